@@ -1,0 +1,15 @@
+//! One file per command.
+
+mod config_show;
+mod data_inspect;
+
+use crate::cli::{Cli, Command, ConfigCommand, DataCommand};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Config(ConfigCommand::Show(args)) => config_show::run(&args),
+        Command::Data(DataCommand::Inspect { config, run, grid }) => {
+            data_inspect::run(&config, &run, grid)
+        }
+    }
+}

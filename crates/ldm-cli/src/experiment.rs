@@ -1,0 +1,72 @@
+//! The experiment config: every section the pipeline reads, composed from the config structs
+//! that sit beside what they configure.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use ldm_core::config::{self, Checks, Loaded, Validate};
+use ldm_core::{DeviceSpec, RunDir};
+use ldm_data::DataConfig;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Experiment {
+    /// Run name; the run directory is runs/<name> unless --run-dir says otherwise.
+    pub name: String,
+    /// Every random choice (data order, splits, augmentation, init, noise) derives from it.
+    pub seed: u64,
+    /// "cpu", "wgpu", "wgpu:N", "cuda" or "cuda:N".
+    pub device: DeviceSpec,
+    pub data: DataConfig,
+}
+
+impl Default for Experiment {
+    fn default() -> Self {
+        Self {
+            name: "ldm".into(),
+            seed: 0,
+            device: DeviceSpec::Cpu,
+            data: DataConfig::default(),
+        }
+    }
+}
+
+impl Validate for Experiment {
+    fn validate(&self, c: &mut Checks) {
+        let ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+        c.check("name", ok, || {
+            "must be non-empty letters, digits, '-', '_' or '.'".into()
+        });
+        c.section("data", |c| self.data.validate(c));
+    }
+}
+
+impl Experiment {
+    pub fn load(path: &Path, sets: &[String]) -> anyhow::Result<Loaded<Experiment>> {
+        Ok(config::load(path, sets)?)
+    }
+
+    /// The resolved config as TOML, as written to `config.toml` in the run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes")
+    }
+
+    /// Create the run directory, record the resolved config there, and start logging to it.
+    pub fn open_run(&self, run_dir: Option<&Path>) -> anyhow::Result<RunDir> {
+        let root = run_dir
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new("runs").join(&self.name));
+        let run = RunDir::create(root).map_err(anyhow::Error::msg)?;
+        run.write_config(&self.to_toml())
+            .with_context(|| format!("writing {}", run.config().display()))?;
+        ldm_core::logging::init(Some(&run.log()))
+            .with_context(|| format!("opening {}", run.log().display()))?;
+        Ok(run)
+    }
+}

@@ -1,0 +1,15 @@
+//! Plumbing shared by every ldm crate: experiment configs, run directories, atomic file
+//! writes, device selection, seeding, logging, progress bars and metrics.
+
+pub mod atomic;
+pub mod config;
+pub mod device;
+pub mod logging;
+pub mod metrics;
+pub mod progress;
+pub mod rundir;
+pub mod seed;
+
+pub use config::{ConfigError, Loaded};
+pub use device::DeviceSpec;
+pub use rundir::RunDir;
