@@ -3,7 +3,7 @@
 
 Re-run to regenerate them; the output is deterministic.
 
-- imagefolder-jsonl/: nested folders, metadata.jsonl
+- imagefolder-jsonl/: nested folders, metadata.jsonl with a `split` column
 - imagefolder-csv/:   metadata.csv
 - imagefolder-bad/:   a corrupt image, a row whose file is missing, an image without caption
 - webdataset/:        two tar shards of {key}.png + {key}.txt, one key without caption
@@ -54,7 +54,8 @@ def imagefolder_jsonl():
     for i, (name, rgb) in enumerate(COLORS.items()):
         rel = f"{'warm' if i % 2 == 0 else 'cool'}/{name}.png"
         write(os.path.join(d, rel), solid(rgb))
-        rows.append({"file_name": rel, "text": f"a {name} square"})
+        rows.append({"file_name": rel, "text": f"a {name} square",
+                     "split": "train" if i % 2 == 0 else "test"})
     write(os.path.join(d, "metadata.jsonl"), "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 

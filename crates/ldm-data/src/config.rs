@@ -54,6 +54,9 @@ pub struct DataConfig {
     pub val_fraction: f64,
     /// A separate validation source (same kind as `source`) instead of `val_fraction`.
     pub val_path: Option<String>,
+    /// imagefolder only: rows whose metadata `split` column equals this value (e.g. "test")
+    /// are the validation set, instead of `val_fraction`.
+    pub val_split: Option<String>,
     /// "skip" or "fail" on a corrupt or missing image or a missing caption.
     pub on_bad_sample: OnBadSample,
     /// Decoding threads; 0 means one per core. Never changes the order of samples.
@@ -73,6 +76,7 @@ impl Default for DataConfig {
             hflip: false,
             val_fraction: 0.05,
             val_path: None,
+            val_split: None,
             on_bad_sample: OnBadSample::Skip,
             workers: 0,
             shapes: ShapesConfig::default(),
@@ -105,5 +109,15 @@ impl Validate for DataConfig {
                 format!("source = \"{kind:?}\" needs `path`").to_lowercase()
             }),
         }
+        c.check(
+            "val_split",
+            self.val_split.is_none() || self.source == SourceKind::Imagefolder,
+            || "only an imagefolder's metadata has a split column".into(),
+        );
+        c.check(
+            "val_split",
+            self.val_split.is_none() || self.val_path.is_none(),
+            || "give either val_split or val_path, not both".into(),
+        );
     }
 }

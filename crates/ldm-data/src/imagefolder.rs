@@ -13,13 +13,22 @@ const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 
 /// Every image found on disk or named in a metadata file, with its caption if one was given.
 pub struct ImageFolder {
-    items: Vec<(PathBuf, Option<String>)>,
+    items: Vec<Item>,
+}
+
+struct Item {
+    path: PathBuf,
+    caption: Option<String>,
+    /// The metadata's optional `split` column ("train", "test", ...).
+    split: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Row {
     file_name: String,
     text: Option<String>,
+    #[serde(default)]
+    split: Option<String>,
 }
 
 impl ImageFolder {
@@ -39,19 +48,30 @@ impl ImageFolder {
                 root.display()
             ));
         }
-        let mut captions: BTreeMap<PathBuf, Option<String>> = BTreeMap::new();
+        let mut rows: BTreeMap<PathBuf, (Option<String>, Option<String>)> = BTreeMap::new();
         for meta in &metadata {
             let dir = meta.parent().unwrap_or(root);
             for row in read_rows(meta)? {
-                captions.insert(dir.join(&row.file_name), row.text);
+                rows.insert(dir.join(&row.file_name), (row.text, row.split));
             }
         }
         for img in images {
-            captions.entry(img).or_insert(None);
+            rows.entry(img).or_insert((None, None));
         }
-        Ok(Self {
-            items: captions.into_iter().collect(),
-        })
+        let items = rows
+            .into_iter()
+            .map(|(path, (caption, split))| Item {
+                path,
+                caption,
+                split,
+            })
+            .collect();
+        Ok(Self { items })
+    }
+
+    /// Indices whose metadata `split` column is `name`, and all the others.
+    pub fn partition_by_split(&self, name: &str) -> (Vec<usize>, Vec<usize>) {
+        (0..self.items.len()).partition(|&i| self.items[i].split.as_deref() == Some(name))
     }
 }
 
@@ -102,7 +122,7 @@ fn read_rows(meta: &Path) -> Result<Vec<Row>, String> {
 
 impl Dataset<Sample, BadSample> for ImageFolder {
     fn get(&self, index: usize) -> Result<Sample, BadSample> {
-        let (path, caption) = &self.items[index];
+        let Item { path, caption, .. } = &self.items[index];
         let id = path.display().to_string();
         let caption = sample::require_caption(&id, caption.clone())?;
         let bytes = std::fs::read(path).map_err(|e| {

@@ -9,6 +9,7 @@ use crate::config::{DataConfig, SourceKind};
 use crate::imagefolder::ImageFolder;
 use crate::sample::Source;
 use crate::shapes::{Shapes, ShapesSplit};
+use crate::subset::Subset;
 use crate::webdataset::WebDataset;
 
 pub struct Splits {
@@ -41,6 +42,23 @@ pub fn open(cfg: &DataConfig, seed: u64) -> Result<Splits, String> {
         .path
         .as_deref()
         .ok_or("data.path is required for this source")?;
+    if let Some(name) = &cfg.val_split {
+        let folder = ImageFolder::open(Path::new(path))?;
+        let (val, train) = folder.partition_by_split(name);
+        if val.is_empty() || train.is_empty() {
+            return Err(format!(
+                "{path}: val_split = \"{name}\" leaves {} validation and {} training rows \
+                 (is there a `split` column in the metadata?)",
+                val.len(),
+                train.len()
+            ));
+        }
+        let all: Arc<dyn Source> = Arc::new(folder);
+        return Ok(Splits {
+            train: Arc::new(Subset::new(all.clone(), train)),
+            val: Arc::new(Subset::new(all, val)),
+        });
+    }
     let all = open_one(cfg.source, path)?;
     if let Some(val_path) = &cfg.val_path {
         return Ok(Splits {

@@ -12,6 +12,12 @@ pub struct Subset {
     indices: Vec<usize>,
 }
 
+impl Subset {
+    pub fn new(source: Arc<dyn Source>, indices: Vec<usize>) -> Self {
+        Self { source, indices }
+    }
+}
+
 impl Dataset<Sample, BadSample> for Subset {
     fn get(&self, index: usize) -> Result<Sample, BadSample> {
         self.source.get(self.indices[index])

@@ -41,6 +41,30 @@ fn imagefolder_jsonl_reads_nested_folders() {
 }
 
 #[test]
+fn imagefolder_split_column_picks_validation_rows() {
+    let mut cfg = ldm_data::DataConfig {
+        source: ldm_data::SourceKind::Imagefolder,
+        path: Some(fixture("imagefolder-jsonl").to_string_lossy().into()),
+        val_split: Some("test".into()),
+        ..Default::default()
+    };
+    let splits = ldm_data::open(&cfg, 0).unwrap();
+    let (train, val) = (captions(&*splits.train), captions(&*splits.val));
+    // warm/ rows are marked train, cool/ rows test.
+    assert_eq!(train.len(), 3);
+    assert_eq!(val.len(), 3);
+    assert!(
+        val.contains(&"a green square".to_string()) && train.contains(&"a red square".to_string())
+    );
+    cfg.val_split = Some("validation".into());
+    let err = ldm_data::open(&cfg, 0).err().unwrap();
+    assert!(
+        err.contains("leaves 0 validation and 6 training rows"),
+        "{err}"
+    );
+}
+
+#[test]
 fn imagefolder_csv_handles_quoted_commas() {
     let ds = ImageFolder::open(&fixture("imagefolder-csv")).unwrap();
     assert_eq!(ds.len(), 4);
