@@ -23,6 +23,33 @@ pub enum Command {
     /// Inspect datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train the feature net of the perceptual loss (contrastive, on the training images).
+    TrainPerceptual(RunCommand),
+    /// Train the autoencoder (pixel, perceptual and patch-GAN losses).
+    TrainAutoencoder(ResumableCommand),
+    /// Encode every image into the latent cache the denoiser trains from.
+    Encode(RunCommand),
+}
+
+/// A command that writes into a run directory.
+#[derive(Args, Clone)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// A training command that can continue from a checkpoint.
+#[derive(Args, Clone)]
+pub struct ResumableCommand {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Continue from a checkpoint: `latest` (the newest in the run directory) or a path.
+    #[arg(long, value_name = "latest|PATH")]
+    pub resume: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use ldm_autoencoder::perceptual::PerceptualSection;
+use ldm_autoencoder::train::AutoencoderSection;
 use ldm_core::config::{self, Checks, Loaded, Validate};
 use ldm_core::{DeviceSpec, RunDir};
 use ldm_data::DataConfig;
@@ -20,6 +22,9 @@ pub struct Experiment {
     /// "cpu", "wgpu", "wgpu:N", "cuda" or "cuda:N".
     pub device: DeviceSpec,
     pub data: DataConfig,
+    /// The contrastively trained feature net behind the perceptual loss.
+    pub perceptual: PerceptualSection,
+    pub autoencoder: AutoencoderSection,
 }
 
 impl Default for Experiment {
@@ -29,6 +34,8 @@ impl Default for Experiment {
             seed: 0,
             device: DeviceSpec::Cpu,
             data: DataConfig::default(),
+            perceptual: PerceptualSection::default(),
+            autoencoder: AutoencoderSection::default(),
         }
     }
 }
@@ -44,12 +51,30 @@ impl Validate for Experiment {
             "must be non-empty letters, digits, '-', '_' or '.'".into()
         });
         c.section("data", |c| self.data.validate(c));
+        c.section("perceptual", |c| self.perceptual.validate(c));
+        c.section("autoencoder", |c| self.autoencoder.validate(c));
+        let f = self.autoencoder.model.factor() as u32;
+        c.check(
+            "autoencoder.model.channel_mult",
+            self.data.resolution % f == 0,
+            || {
+                format!(
+                    "f = {f} must divide data.resolution = {}",
+                    self.data.resolution
+                )
+            },
+        );
     }
 }
 
 impl Experiment {
     pub fn load(path: &Path, sets: &[String]) -> anyhow::Result<Loaded<Experiment>> {
         Ok(config::load(path, sets)?)
+    }
+
+    /// The burn device named by `device`.
+    pub fn device(&self) -> anyhow::Result<burn::tensor::Device> {
+        self.device.device().map_err(anyhow::Error::msg)
     }
 
     /// The resolved config as TOML, as written to `config.toml` in the run directory.

@@ -3,7 +3,6 @@
 mod cli;
 mod commands;
 mod experiment;
-mod grid;
 
 use std::process::ExitCode;
 

@@ -2,6 +2,7 @@
 //! writes, device selection, seeding, logging, progress bars and metrics.
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod logging;
@@ -9,6 +10,7 @@ pub mod metrics;
 pub mod progress;
 pub mod rundir;
 pub mod seed;
+pub mod train;
 
 pub use config::{ConfigError, Loaded};
 pub use device::DeviceSpec;

@@ -2,7 +2,7 @@
 //! `log.txt`.
 
 use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -18,6 +18,7 @@ pub fn init(log_file: Option<&Path>) -> io::Result<()> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(SuspendingStderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .with_filter(filter());
     let file = match log_file {

@@ -3,7 +3,9 @@
 //! and resumable.
 
 pub mod config;
+pub mod grid;
 pub mod imagefolder;
+pub mod latents;
 pub mod loader;
 pub mod open;
 pub mod order;

@@ -22,6 +22,14 @@ pub struct Batch {
     pub ids: Vec<String>,
 }
 
+impl Batch {
+    /// The images as a `[B, C, H, W]` tensor on `device`.
+    pub fn tensor(&self, device: &burn::tensor::Device) -> burn::tensor::Tensor<4> {
+        let data = burn::tensor::TensorData::new(self.images.clone(), self.shape);
+        burn::tensor::Tensor::from_data(data, device)
+    }
+}
+
 pub struct LoaderOptions {
     pub batch_size: usize,
     pub seed: u64,

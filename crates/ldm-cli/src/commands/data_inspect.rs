@@ -11,11 +11,11 @@ use serde_json::json;
 
 use ldm_core::metrics::MetricsLog;
 use ldm_core::progress;
+use ldm_data::grid::write_grid;
 use ldm_data::{BadSample, Source, Transform};
 
 use crate::cli::{ConfigArgs, RunArgs};
 use crate::experiment::Experiment;
-use crate::grid::write_grid;
 
 /// What one pass over a split found.
 #[derive(Default)]
@@ -129,7 +129,7 @@ pub fn run(args: &ConfigArgs, run_args: &RunArgs, grid_n: usize) -> anyhow::Resu
     }
     let grid_path = run.samples().join("data-grid.png");
     let captions_path = run.samples().join("data-grid.txt");
-    write_grid(&grid_path, &images, cols, 64)?;
+    write_grid(&grid_path, &images, cols, 64).map_err(anyhow::Error::msg)?;
     ldm_core::atomic::write(&captions_path, captions.as_bytes())
         .with_context(|| format!("writing {}", captions_path.display()))?;
     println!(

@@ -2,6 +2,9 @@
 
 mod config_show;
 mod data_inspect;
+mod encode;
+mod train_autoencoder;
+mod train_perceptual;
 
 use crate::cli::{Cli, Command, ConfigCommand, DataCommand};
 
@@ -11,5 +14,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(DataCommand::Inspect { config, run, grid }) => {
             data_inspect::run(&config, &run, grid)
         }
+        Command::TrainPerceptual(c) => train_perceptual::run(&c),
+        Command::TrainAutoencoder(c) => train_autoencoder::run(&c),
+        Command::Encode(c) => encode::run(&c),
     }
 }

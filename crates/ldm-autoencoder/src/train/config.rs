@@ -1,0 +1,159 @@
+//! The `[autoencoder]` section: model, losses, critic and training settings.
+
+use serde::{Deserialize, Serialize};
+
+use ldm_core::config::{Checks, Validate};
+use ldm_core::train::LrConfig;
+
+use crate::autoencoder::AutoencoderConfig;
+use crate::critic::CriticConfig;
+use crate::losses::{GanLoss, PixelLoss};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoencoderSection {
+    pub model: AutoencoderConfig,
+    pub loss: LossConfig,
+    pub critic: CriticConfig,
+    pub train: TrainConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PerceptualKind {
+    /// The feature net trained by `ldm train-perceptual` on this dataset.
+    Learned,
+    /// No perceptual term.
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// "l1" or "l2" pixel reconstruction loss.
+    pub pixel: PixelLoss,
+    /// Weight of KL(q(z|x) || N(0, I)); small, so latents stay informative.
+    pub kl_weight: f64,
+    /// "learned" or "none".
+    pub perceptual: PerceptualKind,
+    pub perceptual_weight: f64,
+    /// Where the learned feature net is (default: `<run>/perceptual`).
+    pub perceptual_path: Option<String>,
+    /// "hinge" or "non-saturating".
+    pub gan: GanLoss,
+    /// Scale of the adaptive GAN weight; 0 turns the GAN (and the critic) off.
+    pub disc_weight: f64,
+    /// First step with the GAN term and critic updates.
+    pub disc_start: u64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            pixel: PixelLoss::L1,
+            kl_weight: 1e-6,
+            perceptual: PerceptualKind::Learned,
+            perceptual_weight: 1.0,
+            perceptual_path: None,
+            gan: GanLoss::Hinge,
+            disc_weight: 0.5,
+            disc_start: 2000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Autoencoder learning rate, warm-up and decay.
+    pub lr: LrConfig,
+    /// Adam betas; (0.5, 0.9) as in LDM, for GAN stability.
+    pub betas: [f64; 2],
+    pub weight_decay: f64,
+    /// The critic's own optimizer.
+    pub critic_lr: f64,
+    pub critic_betas: [f64; 2],
+    /// Global gradient-norm clip for each model (0 = off).
+    pub grad_clip: f64,
+    /// EMA of the autoencoder weights (0 = off); the EMA weights are what gets saved.
+    pub ema_decay: f64,
+    pub log_every: u64,
+    /// Validation (PSNR, SSIM, perceptual distance, a reconstruction grid) every N steps.
+    pub val_every: u64,
+    /// Validation images used (from the held-out split).
+    pub val_images: usize,
+    pub checkpoint_every: u64,
+    pub keep_checkpoints: usize,
+    /// Training images encoded to estimate the latent scale factor (1 / std).
+    pub scale_images: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 4000,
+            batch_size: 16,
+            lr: LrConfig {
+                lr: 2e-4,
+                ..LrConfig::default()
+            },
+            betas: [0.5, 0.9],
+            weight_decay: 0.0,
+            critic_lr: 2e-4,
+            critic_betas: [0.5, 0.9],
+            grad_clip: 1.0,
+            ema_decay: 0.0,
+            log_every: 25,
+            val_every: 500,
+            val_images: 256,
+            checkpoint_every: 500,
+            keep_checkpoints: 3,
+            scale_images: 1024,
+        }
+    }
+}
+
+impl Validate for AutoencoderSection {
+    fn validate(&self, c: &mut Checks) {
+        c.section("model", |c| self.model.validate(c));
+        c.section("critic", |c| self.critic.validate(c));
+        c.section("loss", |c| {
+            let l = &self.loss;
+            c.check("kl_weight", l.kl_weight >= 0.0, || "must be >= 0".into());
+            c.check("perceptual_weight", l.perceptual_weight >= 0.0, || {
+                "must be >= 0".into()
+            });
+            c.check("disc_weight", l.disc_weight >= 0.0, || {
+                "must be >= 0".into()
+            });
+        });
+        c.section("train", |c| {
+            let t = &self.train;
+            c.check("steps", t.steps > 0, || "must be at least 1".into());
+            c.check("batch_size", t.batch_size > 0, || {
+                "must be at least 1".into()
+            });
+            c.section("lr", |c| t.lr.validate(c));
+            c.check("critic_lr", t.critic_lr > 0.0, || "must be > 0".into());
+            let beta_ok = |b: [f64; 2]| b.iter().all(|x| (0.0..1.0).contains(x));
+            c.check("betas", beta_ok(t.betas), || {
+                "each must be in [0, 1)".into()
+            });
+            c.check("critic_betas", beta_ok(t.critic_betas), || {
+                "each must be in [0, 1)".into()
+            });
+            c.check("ema_decay", (0.0..1.0).contains(&t.ema_decay), || {
+                "must be in [0, 1)".into()
+            });
+            c.check("val_every", t.val_every > 0, || "must be at least 1".into());
+            c.check("checkpoint_every", t.checkpoint_every > 0, || {
+                "must be at least 1".into()
+            });
+            c.check("scale_images", t.scale_images > 0, || {
+                "must be at least 1".into()
+            });
+        });
+    }
+}

@@ -1,0 +1,35 @@
+//! `ldm encode CONFIG`: the latent cache (`<run>/latents/`) from the trained autoencoder.
+
+use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+
+use crate::cli::RunCommand;
+use crate::experiment::Experiment;
+
+pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
+    let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
+    let device = exp.device()?;
+    let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
+    let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    let (ae, info) = load_autoencoder(&autoencoder_dir(run.root()), &device)
+        .map_err(|e| anyhow::anyhow!("{e} (train it first with `ldm train-autoencoder`)"))?;
+    anyhow::ensure!(
+        info.image_channels == exp.data.channels as usize && info.resolution == exp.data.resolution,
+        "the autoencoder was trained on {}-channel {}px images but the data gives {}-channel {}px",
+        info.image_channels,
+        info.resolution,
+        exp.data.channels,
+        exp.data.resolution
+    );
+    let dir = run.root().join("latents");
+    let m = ldm_autoencoder::encode::encode_dataset(&ae, &info, &splits, &exp.data, &dir, &device)
+        .map_err(anyhow::Error::msg)?;
+    println!(
+        "latents {:?} x {} train / {} val written to {} (scale factor {:.5})",
+        m.shape,
+        m.splits["train"].count,
+        m.splits["val"].count,
+        dir.display(),
+        m.scale_factor
+    );
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `ldm train-autoencoder CONFIG [--resume latest|PATH]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use ldm_autoencoder::artifacts::{autoencoder_dir, load_perceptual, perceptual_dir};
+use ldm_autoencoder::train::{PerceptualKind, Start};
+
+use crate::cli::ResumableCommand;
+use crate::experiment::Experiment;
+
+/// `latest` means the newest checkpoint of this stage in the run directory.
+pub fn resume_start(resume: Option<&str>, checkpoints: PathBuf) -> anyhow::Result<Start> {
+    Ok(match resume {
+        None => Start::Fresh,
+        Some("latest") => match ldm_core::checkpoint::latest(&checkpoints) {
+            Some(dir) => Start::Resume(dir),
+            None => {
+                tracing::warn!(
+                    "--resume latest: no checkpoint in {}, starting fresh",
+                    checkpoints.display()
+                );
+                Start::Fresh
+            }
+        },
+        Some(path) => Start::Resume(PathBuf::from(path)),
+    })
+}
+
+pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
+    let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
+    let device = exp.device()?;
+    let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
+    let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    let loss = &exp.autoencoder.loss;
+    let perceptual = match loss.perceptual {
+        PerceptualKind::None => None,
+        PerceptualKind::Learned => {
+            let dir = loss
+                .perceptual_path
+                .as_ref()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| perceptual_dir(run.root()));
+            let (net, info) = load_perceptual(&dir, &device.clone().autodiff())
+                .map_err(anyhow::Error::msg)
+                .with_context(|| {
+                    "the perceptual loss needs a trained feature net: run `ldm train-perceptual` with this config \
+                     first, or set autoencoder.loss.perceptual = \"none\""
+                })?;
+            anyhow::ensure!(
+                info.image_channels == exp.data.channels as usize,
+                "{}: the feature net takes {} channels but data.channels = {}",
+                dir.display(),
+                info.image_channels,
+                exp.data.channels
+            );
+            Some(net)
+        }
+    };
+    let start = resume_start(cmd.resume.as_deref(), run.checkpoints().join("autoencoder"))?;
+    let info = ldm_autoencoder::train::train(
+        &exp.autoencoder,
+        &exp.data,
+        &splits,
+        perceptual.as_ref(),
+        &run,
+        exp.seed,
+        &device,
+        start,
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!(
+        "autoencoder saved to {}: f={}, val PSNR {:.2} dB, SSIM {:.4}, latent scale factor {:.5}",
+        autoencoder_dir(run.root()).display(),
+        info.config.factor(),
+        info.val_psnr,
+        info.val_ssim,
+        info.scale_factor
+    );
+    Ok(())
+}

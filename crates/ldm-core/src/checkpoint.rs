@@ -1,0 +1,218 @@
+//! Checkpoints: a directory `step-NNNNNNNN/` of named files plus `manifest.json` (format
+//! version, step, each file's size and CRC-32, and free-form metadata). A checkpoint is built
+//! under a temporary name, fsynced, and renamed into place, so a crash never leaves a partial
+//! one; loading verifies every checksum.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const FORMAT: &str = "ldm-checkpoint";
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    step: u64,
+    files: BTreeMap<String, FileEntry>,
+    meta: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileEntry {
+    size: u64,
+    crc32: u32,
+}
+
+/// A loaded, verified checkpoint.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub step: u64,
+    pub meta: serde_json::Value,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Checkpoint {
+    /// The bytes of `name`, or an error naming the checkpoint.
+    pub fn file(&self, name: &str) -> Result<&[u8], String> {
+        self.files
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| format!("{}: checkpoint has no '{name}'", self.dir.display()))
+    }
+}
+
+fn step_dir(root: &Path, step: u64) -> PathBuf {
+    root.join(format!("step-{step:08}"))
+}
+
+/// Write a checkpoint for `step` under `root` and return its directory.
+pub fn save(
+    root: &Path,
+    step: u64,
+    files: &[(&str, Vec<u8>)],
+    meta: serde_json::Value,
+) -> io::Result<PathBuf> {
+    fs::create_dir_all(root)?;
+    let final_dir = step_dir(root, step);
+    let tmp = root.join(format!(".partial-step-{step:08}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let result = (|| {
+        fs::create_dir(&tmp)?;
+        let mut entries = BTreeMap::new();
+        for (name, bytes) in files {
+            let mut f = File::create(tmp.join(name))?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            entries.insert(
+                name.to_string(),
+                FileEntry {
+                    size: bytes.len() as u64,
+                    crc32: crc32fast::hash(bytes),
+                },
+            );
+        }
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            step,
+            files: entries,
+            meta,
+        };
+        let mut f = File::create(tmp.join("manifest.json"))?;
+        f.write_all(serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+        f.sync_all()?;
+        File::open(&tmp)?.sync_all()?;
+        if final_dir.exists() {
+            // Re-saving a step (e.g. after a resume) replaces the old copy whole.
+            fs::remove_dir_all(&final_dir)?;
+        }
+        fs::rename(&tmp, &final_dir)?;
+        File::open(root)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result.map(|_| final_dir)
+}
+
+/// Load and verify the checkpoint in `dir`.
+pub fn load(dir: &Path) -> Result<Checkpoint, String> {
+    let at = |what: String| format!("checkpoint {}: {what}", dir.display());
+    let text = fs::read_to_string(dir.join("manifest.json"))
+        .map_err(|e| at(format!("cannot read manifest.json: {e}")))?;
+    let m: Manifest =
+        serde_json::from_str(&text).map_err(|e| at(format!("manifest.json is not valid: {e}")))?;
+    if m.format != FORMAT {
+        return Err(at(format!("not an ldm checkpoint (format '{}')", m.format)));
+    }
+    if m.version != VERSION {
+        return Err(at(format!(
+            "format version {} is not supported (expected {VERSION})",
+            m.version
+        )));
+    }
+    let mut files = BTreeMap::new();
+    for (name, entry) in m.files {
+        let bytes =
+            fs::read(dir.join(&name)).map_err(|e| at(format!("cannot read {name}: {e}")))?;
+        if bytes.len() as u64 != entry.size || crc32fast::hash(&bytes) != entry.crc32 {
+            return Err(at(format!(
+                "{name} is corrupt or truncated ({} bytes, expected {})",
+                bytes.len(),
+                entry.size
+            )));
+        }
+        files.insert(name, bytes);
+    }
+    Ok(Checkpoint {
+        dir: dir.to_path_buf(),
+        step: m.step,
+        meta: m.meta,
+        files,
+    })
+}
+
+/// Finished checkpoints under `root`, oldest first.
+pub fn list(root: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            e.path()
+                .join("manifest.json")
+                .exists()
+                .then(|| (step, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The newest checkpoint under `root`, if any.
+pub fn latest(root: &Path) -> Option<PathBuf> {
+    list(root).pop().map(|(_, p)| p)
+}
+
+/// Delete all but the newest `keep` checkpoints (and any `keep_also`, e.g. the best one).
+pub fn prune(root: &Path, keep: usize, keep_also: Option<&Path>) -> io::Result<()> {
+    let all = list(root);
+    let n = all.len();
+    for (_, dir) in all.into_iter().take(n.saturating_sub(keep.max(1))) {
+        if Some(dir.as_path()) != keep_also {
+            fs::remove_dir_all(dir)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_prune_and_corruption() {
+        let d = tempfile::tempdir().unwrap();
+        for step in [10, 20, 30] {
+            save(
+                d.path(),
+                step,
+                &[("a.bin", vec![step as u8; 100])],
+                serde_json::json!({ "s": step }),
+            )
+            .unwrap();
+        }
+        let c = load(&latest(d.path()).unwrap()).unwrap();
+        assert_eq!((c.step, c.file("a.bin").unwrap()[0]), (30, 30));
+        assert_eq!(c.meta["s"], 30);
+        prune(d.path(), 2, None).unwrap();
+        assert_eq!(
+            list(d.path()).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [20, 30]
+        );
+        // Truncate a file: loading says which and why.
+        let f = d.path().join("step-00000030/a.bin");
+        fs::write(&f, vec![30u8; 50]).unwrap();
+        let err = load(&d.path().join("step-00000030")).err().unwrap();
+        assert!(
+            err.contains("a.bin is corrupt or truncated (50 bytes, expected 100)"),
+            "{err}"
+        );
+        // No temporaries are left behind.
+        assert!(
+            fs::read_dir(d.path()).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.'))
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Global-norm gradient clipping. burn's own clipping works per parameter tensor; training
+//! recipes (and PyTorch's `clip_grad_norm_`) scale all gradients together.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(p.id) {
+            let s = g.square().sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + s,
+                None => s,
+            });
+        }
+    }
+}
+
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(p.id) {
+            self.grads.register::<D>(p.id, g.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Scale `grads` so their global L2 norm is at most `max_norm` (no-op when `max_norm <= 0`).
+/// Returns the norm before clipping, for logging.
+pub fn clip_global_norm<M: Module>(
+    mut grads: GradientsParams,
+    model: &M,
+    max_norm: f64,
+) -> (GradientsParams, f64) {
+    let mut v = SquaredNorm {
+        grads: &grads,
+        total: None,
+    };
+    model.visit(&mut v);
+    let norm = v.total.map_or(0.0, |t| (t.into_scalar::<f64>()).sqrt());
+    if max_norm > 0.0 && norm > max_norm {
+        let mut s = Scale {
+            grads: &mut grads,
+            factor: max_norm / (norm + 1e-6),
+        };
+        model.visit(&mut s);
+    }
+    (grads, norm)
+}
