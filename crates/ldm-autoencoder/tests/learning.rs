@@ -4,15 +4,20 @@ use std::path::Path;
 
 use ldm_autoencoder::autoencoder::AutoencoderConfig;
 use ldm_autoencoder::perceptual::{FeatureNet, PerceptualSection, train_perceptual};
-use ldm_autoencoder::train::{AutoencoderSection, PerceptualKind, Start, train};
+use ldm_autoencoder::train::{AutoencoderSection, PerceptualKind, train};
 use ldm_core::RunDir;
+use ldm_core::checkpoint::Start;
 use ldm_core::train::{LrConfig, LrShape};
 use ldm_data::shapes::ShapesConfig;
 use ldm_data::{DataConfig, Splits};
 
 fn shapes(num_train: usize) -> (DataConfig, Splits) {
     let data = DataConfig {
-        shapes: ShapesConfig { num_train, num_val: 128, ..Default::default() },
+        shapes: ShapesConfig {
+            num_train,
+            num_val: 128,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let splits = ldm_data::open(&data, 0).unwrap();
@@ -32,7 +37,12 @@ fn tiny_autoencoder(steps: u64) -> AutoencoderSection {
     s.loss.perceptual = PerceptualKind::None;
     s.loss.disc_weight = 0.0;
     s.train.steps = steps;
-    s.train.lr = LrConfig { lr: 1e-3, warmup: 50, shape: LrShape::Cosine, min_lr: 1e-4 };
+    s.train.lr = LrConfig {
+        lr: 1e-3,
+        warmup: 50,
+        shape: LrShape::Cosine,
+        min_lr: 1e-4,
+    };
     s.train.log_every = 10;
     s.train.val_every = steps;
     s.train.val_images = 128;
@@ -59,10 +69,23 @@ fn autoencoder_reaches_25_db_on_held_out_shapes_at_f4() {
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path()).unwrap();
     let device = burn::tensor::Device::flex();
-    let info = train(&tiny_autoencoder(500), &data, &splits, None, &run, 0, &device, Start::Fresh).unwrap();
+    let info = train(
+        &tiny_autoencoder(500),
+        &data,
+        &splits,
+        None,
+        &run,
+        0,
+        &device,
+        Start::Fresh,
+    )
+    .unwrap();
     let pixel = metric(dir.path(), "autoencoder", "pixel");
     let (first, last) = (pixel[0], *pixel.last().unwrap());
-    println!("val PSNR {:.2} dB, SSIM {:.4}; L1 {first:.4} -> {last:.4}", info.val_psnr, info.val_ssim);
+    println!(
+        "val PSNR {:.2} dB, SSIM {:.4}; L1 {first:.4} -> {last:.4}",
+        info.val_psnr, info.val_ssim
+    );
     assert!(info.val_psnr >= 25.0, "val PSNR {:.2} dB", info.val_psnr);
     assert!(first / last >= 3.0, "L1 fell only from {first} to {last}");
     assert!(info.scale_factor.is_finite() && info.scale_factor > 0.0);
@@ -88,8 +111,18 @@ fn critic_is_stepped_only_after_disc_start() {
     cfg.train.scale_images = 8;
     let device = burn::tensor::Device::flex();
     train(&cfg, &data, &splits, None, &run, 0, &device, Start::Fresh).unwrap();
-    let critic = |step: u64| std::fs::read(dir.path().join(format!("checkpoints/autoencoder/step-{step:08}/critic.bpk"))).unwrap();
-    assert_eq!(critic(1), critic(2), "steps 0 and 1 are before disc_start: no critic update");
+    let critic = |step: u64| {
+        std::fs::read(
+            dir.path()
+                .join(format!("checkpoints/autoencoder/step-{step:08}/critic.bpk")),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        critic(1),
+        critic(2),
+        "steps 0 and 1 are before disc_start: no critic update"
+    );
     assert_ne!(critic(2), critic(3), "step 2 is the first GAN step");
     assert_ne!(critic(3), critic(4));
     let lambda = metric(dir.path(), "autoencoder", "lambda");
@@ -99,10 +132,15 @@ fn critic_is_stepped_only_after_disc_start() {
 fn trained_perceptual(dir: &Path) -> (FeatureNet, f64, f64, DataConfig, Splits) {
     let (data, splits) = shapes(4000);
     let run = RunDir::create(dir).unwrap();
-    let cfg = PerceptualSection { steps: 120, batch_size: 32, ..Default::default() };
+    let cfg = PerceptualSection {
+        steps: 120,
+        batch_size: 32,
+        ..Default::default()
+    };
     let device = burn::tensor::Device::flex();
     let info = train_perceptual(&cfg, &data, &splits, &run, 0, &device).unwrap();
-    let (net, _) = ldm_autoencoder::artifacts::load_perceptual(&dir.join("perceptual"), &device).unwrap();
+    let (net, _) =
+        ldm_autoencoder::artifacts::load_perceptual(&dir.join("perceptual"), &device).unwrap();
     (net, info.val_retrieval, info.chance, data, splits)
 }
 
@@ -113,7 +151,14 @@ mod perceptual_behaviour;
 fn contrastive_net_retrieves_views_and_behaves_perceptually() {
     let dir = tempfile::tempdir().unwrap();
     let (net, retrieval, chance, data, splits) = trained_perceptual(dir.path());
-    println!("held-out top-1 retrieval {:.1}% (chance {:.1}%)", 100.0 * retrieval, 100.0 * chance);
-    assert!(retrieval >= 10.0 * chance && retrieval >= 0.2, "retrieval {retrieval} vs chance {chance}");
+    println!(
+        "held-out top-1 retrieval {:.1}% (chance {:.1}%)",
+        100.0 * retrieval,
+        100.0 * chance
+    );
+    assert!(
+        retrieval >= 10.0 * chance && retrieval >= 0.2,
+        "retrieval {retrieval} vs chance {chance}"
+    );
     perceptual_behaviour::check(&net, &data, &splits);
 }

@@ -17,7 +17,9 @@ fn batch(images: &[DynamicImage], device: &Device) -> Tensor<4> {
 }
 
 fn mean_distance(net: &FeatureNet, a: &[DynamicImage], b: &[DynamicImage], d: &Device) -> f64 {
-    net.distance(batch(a, d), batch(b, d)).mean().into_scalar::<f64>()
+    net.distance(batch(a, d), batch(b, d))
+        .mean()
+        .into_scalar::<f64>()
 }
 
 fn add_noise(img: &DynamicImage, sigma: f32, rng: &mut impl Rng) -> DynamicImage {
@@ -34,7 +36,9 @@ fn add_noise(img: &DynamicImage, sigma: f32, rng: &mut impl Rng) -> DynamicImage
 
 fn jpeg(img: &DynamicImage, quality: u8) -> DynamicImage {
     let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(&img.to_rgb8()).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&img.to_rgb8())
+        .unwrap();
     image::load_from_memory(&bytes).unwrap()
 }
 
@@ -47,33 +51,67 @@ fn shift(img: &DynamicImage) -> DynamicImage {
 fn mse(a: &DynamicImage, b: &DynamicImage) -> f64 {
     let (a, b) = (a.to_rgb8(), b.to_rgb8());
     let n = a.as_raw().len() as f64;
-    a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| ((*x as f64 - *y as f64) / 127.5).powi(2)).sum::<f64>() / n
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| ((*x as f64 - *y as f64) / 127.5).powi(2))
+        .sum::<f64>()
+        / n
 }
 
 fn assert_increasing(name: &str, ds: &[f64]) {
     println!("{name}: {ds:.4?}");
-    assert!(ds.windows(2).all(|w| w[0] < w[1]), "{name} distances not increasing: {ds:?}");
+    assert!(
+        ds.windows(2).all(|w| w[0] < w[1]),
+        "{name} distances not increasing: {ds:?}"
+    );
 }
 
 pub fn check(net: &FeatureNet, data: &DataConfig, splits: &Splits) {
     let d = Device::flex();
     let t = Transform::eval(data);
-    let imgs: Vec<DynamicImage> = (0..32).map(|i| t.image(&splits.val.get(i).unwrap().image, &mut rand::rng())).collect();
+    let imgs: Vec<DynamicImage> = (0..32)
+        .map(|i| t.image(&splits.val.get(i).unwrap().image, &mut rand::rng()))
+        .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
 
     let blur: Vec<f64> = [0.5f32, 1.0, 1.5, 2.5]
         .iter()
-        .map(|&s| mean_distance(net, &imgs, &imgs.iter().map(|i| i.blur(s)).collect::<Vec<_>>(), &d))
+        .map(|&s| {
+            mean_distance(
+                net,
+                &imgs,
+                &imgs.iter().map(|i| i.blur(s)).collect::<Vec<_>>(),
+                &d,
+            )
+        })
         .collect();
     assert_increasing("blur sigma 0.5, 1, 1.5, 2.5", &blur);
     let noise: Vec<f64> = [0.05f32, 0.1, 0.2, 0.4]
         .iter()
-        .map(|&s| mean_distance(net, &imgs, &imgs.iter().map(|i| add_noise(i, s, &mut rng)).collect::<Vec<_>>(), &d))
+        .map(|&s| {
+            mean_distance(
+                net,
+                &imgs,
+                &imgs
+                    .iter()
+                    .map(|i| add_noise(i, s, &mut rng))
+                    .collect::<Vec<_>>(),
+                &d,
+            )
+        })
         .collect();
     assert_increasing("noise sigma 0.05, 0.1, 0.2, 0.4", &noise);
     let blocks: Vec<f64> = [90u8, 50, 20, 5]
         .iter()
-        .map(|&q| mean_distance(net, &imgs, &imgs.iter().map(|i| jpeg(i, q)).collect::<Vec<_>>(), &d))
+        .map(|&q| {
+            mean_distance(
+                net,
+                &imgs,
+                &imgs.iter().map(|i| jpeg(i, q)).collect::<Vec<_>>(),
+                &d,
+            )
+        })
         .collect();
     assert_increasing("jpeg quality 90, 50, 20, 5", &blocks);
 
@@ -84,10 +122,23 @@ pub fn check(net: &FeatureNet, data: &DataConfig, splits: &Splits) {
         .zip(&shifted)
         .map(|(i, s)| add_noise(i, mse(i, s).sqrt() as f32, &mut rng))
         .collect();
-    let l2 = |xs: &[DynamicImage]| imgs.iter().zip(xs).map(|(a, b)| mse(a, b)).sum::<f64>() / imgs.len() as f64;
+    let l2 = |xs: &[DynamicImage]| {
+        imgs.iter().zip(xs).map(|(a, b)| mse(a, b)).sum::<f64>() / imgs.len() as f64
+    };
     let (l2_shift, l2_noise) = (l2(&shifted), l2(&matched));
-    let (p_shift, p_noise) = (mean_distance(net, &imgs, &shifted, &d), mean_distance(net, &imgs, &matched, &d));
-    println!("1-px shift: L2 {l2_shift:.4} perceptual {p_shift:.4}; matched noise: L2 {l2_noise:.4} perceptual {p_noise:.4}");
-    assert!((l2_shift - l2_noise).abs() < 0.25 * l2_shift, "noise should match the shift's L2");
-    assert!(p_shift < 0.5 * p_noise, "a 1-pixel shift should be much closer than equal-L2 noise");
+    let (p_shift, p_noise) = (
+        mean_distance(net, &imgs, &shifted, &d),
+        mean_distance(net, &imgs, &matched, &d),
+    );
+    println!(
+        "1-px shift: L2 {l2_shift:.4} perceptual {p_shift:.4}; matched noise: L2 {l2_noise:.4} perceptual {p_noise:.4}"
+    );
+    assert!(
+        (l2_shift - l2_noise).abs() < 0.25 * l2_shift,
+        "noise should match the shift's L2"
+    );
+    assert!(
+        p_shift < 0.5 * p_noise,
+        "a 1-pixel shift should be much closer than equal-L2 noise"
+    );
 }

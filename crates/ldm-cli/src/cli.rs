@@ -29,6 +29,38 @@ pub enum Command {
     TrainAutoencoder(ResumableCommand),
     /// Encode every image into the latent cache the denoiser trains from.
     Encode(RunCommand),
+    /// Train the text-conditioned denoiser on the latent cache.
+    TrainDenoiser(ResumableCommand),
+    /// Generate images for prompts with the trained denoiser and autoencoder.
+    Sample(SampleCommand),
+}
+
+#[derive(Args, Clone)]
+pub struct SampleCommand {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// A prompt; repeat for several (one grid row each).
+    #[arg(long = "prompt", required = true)]
+    pub prompts: Vec<String>,
+    /// Images per prompt.
+    #[arg(long, default_value_t = 8)]
+    pub n: usize,
+    /// Sampling steps (default: denoiser.sampling.steps).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// ddpm, ddim, euler, heun or dpmpp-2m (default: denoiser.sampling.sampler).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Classifier-free guidance scale (default: denoiser.sampling.guidance_scale).
+    #[arg(long)]
+    pub guidance: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG (default: <run>/samples/sample.png).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A command that writes into a run directory.

@@ -11,6 +11,9 @@ use ldm_autoencoder::train::AutoencoderSection;
 use ldm_core::config::{self, Checks, Loaded, Validate};
 use ldm_core::{DeviceSpec, RunDir};
 use ldm_data::DataConfig;
+use ldm_diffusion::DiffusionConfig;
+use ldm_diffusion::train::DenoiserSection;
+use ldm_text::TextConfig;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +28,11 @@ pub struct Experiment {
     /// The contrastively trained feature net behind the perceptual loss.
     pub perceptual: PerceptualSection,
     pub autoencoder: AutoencoderSection,
+    /// The text encoder and caption dropout.
+    pub text: TextConfig,
+    /// The noise schedule, prediction target, loss weighting and timestep sampling.
+    pub diffusion: DiffusionConfig,
+    pub denoiser: DenoiserSection,
 }
 
 impl Default for Experiment {
@@ -36,6 +44,9 @@ impl Default for Experiment {
             data: DataConfig::default(),
             perceptual: PerceptualSection::default(),
             autoencoder: AutoencoderSection::default(),
+            text: TextConfig::default(),
+            diffusion: DiffusionConfig::default(),
+            denoiser: DenoiserSection::default(),
         }
     }
 }
@@ -53,6 +64,9 @@ impl Validate for Experiment {
         c.section("data", |c| self.data.validate(c));
         c.section("perceptual", |c| self.perceptual.validate(c));
         c.section("autoencoder", |c| self.autoencoder.validate(c));
+        c.section("text", |c| self.text.validate(c));
+        c.section("diffusion", |c| self.diffusion.validate(c));
+        c.section("denoiser", |c| self.denoiser.validate(c));
         let f = self.autoencoder.model.factor() as u32;
         c.check(
             "autoencoder.model.channel_mult",

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod experiment;
+mod text;
 
 use std::process::ExitCode;
 

@@ -28,6 +28,26 @@ struct FileEntry {
     crc32: u32,
 }
 
+/// Where a training stage starts: fresh, or from a checkpoint directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    Fresh,
+    Resume(PathBuf),
+}
+
+impl Start {
+    /// From `--resume`: `latest` is the newest checkpoint under `root` (fresh if there is
+    /// none yet, so an interrupted command can always be rerun with it); anything else is a
+    /// checkpoint path.
+    pub fn from_flag(resume: Option<&str>, root: &Path) -> Start {
+        match resume {
+            None => Start::Fresh,
+            Some("latest") => latest(root).map_or(Start::Fresh, Start::Resume),
+            Some(path) => Start::Resume(PathBuf::from(path)),
+        }
+    }
+}
+
 /// A loaded, verified checkpoint.
 pub struct Checkpoint {
     pub dir: PathBuf,

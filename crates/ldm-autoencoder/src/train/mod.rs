@@ -16,6 +16,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde_json::json;
 
+use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::{Ema, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed};
@@ -26,12 +27,6 @@ use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
 use crate::perceptual::FeatureNet;
 use crate::scale::scale_factor;
-
-/// Where training starts: fresh, or from a checkpoint directory.
-pub enum Start {
-    Fresh,
-    Resume(std::path::PathBuf),
-}
 
 fn adamw(betas: [f64; 2], weight_decay: f64) -> ModuleOptimizer {
     AdamWConfig::new()

@@ -3,7 +3,9 @@
 mod config_show;
 mod data_inspect;
 mod encode;
+mod sample;
 mod train_autoencoder;
+mod train_denoiser;
 mod train_perceptual;
 
 use crate::cli::{Cli, Command, ConfigCommand, DataCommand};
@@ -17,5 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrainPerceptual(c) => train_perceptual::run(&c),
         Command::TrainAutoencoder(c) => train_autoencoder::run(&c),
         Command::Encode(c) => encode::run(&c),
+        Command::TrainDenoiser(c) => train_denoiser::run(&c),
+        Command::Sample(c) => sample::run(&c),
     }
 }

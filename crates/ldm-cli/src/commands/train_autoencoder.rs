@@ -5,28 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_perceptual, perceptual_dir};
-use ldm_autoencoder::train::{PerceptualKind, Start};
+use ldm_autoencoder::train::PerceptualKind;
+use ldm_core::checkpoint::Start;
 
 use crate::cli::ResumableCommand;
 use crate::experiment::Experiment;
-
-/// `latest` means the newest checkpoint of this stage in the run directory.
-pub fn resume_start(resume: Option<&str>, checkpoints: PathBuf) -> anyhow::Result<Start> {
-    Ok(match resume {
-        None => Start::Fresh,
-        Some("latest") => match ldm_core::checkpoint::latest(&checkpoints) {
-            Some(dir) => Start::Resume(dir),
-            None => {
-                tracing::warn!(
-                    "--resume latest: no checkpoint in {}, starting fresh",
-                    checkpoints.display()
-                );
-                Start::Fresh
-            }
-        },
-        Some(path) => Start::Resume(PathBuf::from(path)),
-    })
-}
 
 pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
     let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
@@ -58,7 +41,10 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
             Some(net)
         }
     };
-    let start = resume_start(cmd.resume.as_deref(), run.checkpoints().join("autoencoder"))?;
+    let start = Start::from_flag(
+        cmd.resume.as_deref(),
+        &run.checkpoints().join("autoencoder"),
+    );
     let info = ldm_autoencoder::train::train(
         &exp.autoencoder,
         &exp.data,

@@ -1,0 +1,118 @@
+//! `ldm sample CONFIG --prompt "..." [--prompt ...] --n 16 --steps 50 --sampler dpmpp-2m
+//! --guidance 5 --seed 0 --out grid.png`: pure noise -> denoiser -> decode once -> grid.
+
+use anyhow::Context;
+use burn::tensor::{Device, Tensor};
+
+use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+use ldm_diffusion::train::{DenoiserInfo, TextModel, denoiser_dir, load_denoiser, sample_latents};
+use ldm_diffusion::unet::UNet;
+
+use super::train_denoiser::text_description;
+use crate::cli::SampleCommand;
+use crate::experiment::Experiment;
+use crate::text::{LiveText, ScratchModel};
+
+fn generate<T: TextModel>(
+    exp: &Experiment,
+    cmd: &SampleCommand,
+    unet: &UNet,
+    text: &T,
+    info: &DenoiserInfo,
+    device: &Device,
+) -> anyhow::Result<Tensor<4>> {
+    let mut sampling = exp.denoiser.sampling.clone();
+    if let Some(s) = cmd.steps {
+        sampling.steps = s;
+    }
+    if let Some(s) = &cmd.sampler {
+        sampling.sampler = s.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(g) = cmd.guidance {
+        sampling.guidance_scale = g;
+    }
+    let prompts: Vec<String> = cmd
+        .prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.clone(), cmd.n))
+        .collect();
+    let z = sample_latents(
+        unet,
+        text,
+        &info.diffusion,
+        &sampling,
+        &prompts,
+        info.latent_shape,
+        cmd.seed,
+        0,
+        device,
+    );
+    Ok(z.div_scalar(info.scale_factor))
+}
+
+pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
+    let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
+    let device = exp.device()?;
+    let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    let dir = denoiser_dir(run.root());
+    let (ae, _) =
+        load_autoencoder(&autoencoder_dir(run.root()), &device).map_err(anyhow::Error::msg)?;
+    let z = if exp.text.is_frozen() {
+        let encoder = exp
+            .text
+            .frozen_encoder(&device)
+            .map_err(anyhow::Error::msg)?;
+        let want = text_description(&exp, Some(encoder.fingerprint()));
+        let (unet, text, info) =
+            load_denoiser(&dir, LiveText::new(encoder), &device).map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            info.text == want,
+            "the denoiser in {} was trained with text encoder {} but the config asks for {}",
+            dir.display(),
+            info.text,
+            want
+        );
+        generate(&exp, cmd, &unet, &text, &info, &device)?
+    } else {
+        let tokenizer = exp
+            .text
+            .scratch
+            .load_tokenizer(&dir, exp.text.max_len)
+            .map_err(anyhow::Error::msg)?;
+        let encoder = exp
+            .text
+            .scratch
+            .init(tokenizer.vocab_size(), exp.text.max_len, &device);
+        let text = ScratchModel::new(encoder, tokenizer, exp.text.dropout(exp.seed));
+        let want = text_description(&exp, None);
+        let (unet, text, info) = load_denoiser(&dir, text, &device).map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            info.text == want,
+            "the denoiser in {} was trained with text encoder {} but the config asks for {}",
+            dir.display(),
+            info.text,
+            want
+        );
+        generate(&exp, cmd, &unet, &text, &info, &device)?
+    };
+    let images = ae.decode(z).clamp(-1.0, 1.0);
+    let dims = images.dims();
+    let data: Vec<f32> = images
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let out = cmd
+        .out
+        .clone()
+        .unwrap_or_else(|| run.samples().join("sample.png"));
+    ldm_data::grid::write_grid(&out, &ldm_data::grid::to_images(&data, dims), cmd.n, 64)
+        .map_err(anyhow::Error::msg)
+        .context("writing the grid")?;
+    println!(
+        "{} images ({} per prompt) written to {}",
+        dims[0],
+        cmd.n,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,494 @@
+//! `ldm train-denoiser`: one loop from the latent cache to checkpoints, metrics and preview
+//! grids. Each step draws z = mean + std * noise from the cache, scales it, noises it at random
+//! timesteps and regresses the configured target.
+
+mod config;
+mod sample;
+mod text;
+mod validate;
+
+pub use config::{DenoiserSection, DenoiserTrainConfig};
+pub use sample::sample_latents;
+pub use text::{Conditioning, TextModel};
+pub use validate::{ValLoss, validation_loss};
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use ldm_core::checkpoint::Start;
+use ldm_core::metrics::MetricsLog;
+use ldm_core::train::{Ema, clip_global_norm};
+use ldm_core::{RunDir, checkpoint, progress, seed};
+use ldm_data::latents::{LatentCache, LatentSplit};
+use ldm_data::order::{Order, Position};
+
+use crate::config::DiffusionConfig;
+use crate::noise::{gaussian, normals};
+use crate::unet::{UNet, UNetConfig};
+use crate::weighting::weighted_mse;
+
+/// What `ldm sample` and the pipeline need to rebuild the trained denoiser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenoiserInfo {
+    pub model: UNetConfig,
+    pub diffusion: DiffusionConfig,
+    /// `[C, H, W]` of the latents.
+    pub latent_shape: [usize; 3],
+    pub scale_factor: f64,
+    pub context_dim: usize,
+    /// Describes the text encoder the denoiser was trained with (checked when sampling).
+    pub text: serde_json::Value,
+    pub steps: u64,
+    pub val_loss: f64,
+    pub val_zero_loss: f64,
+}
+
+/// Decodes scaled-back latents to images in [-1, 1] for preview grids.
+pub type Decode<'a> = &'a dyn Fn(Tensor<4>) -> Result<Tensor<4>, String>;
+
+pub fn denoiser_dir(run: &Path) -> PathBuf {
+    run.join("denoiser")
+}
+
+fn bytes<M: Module>(m: &M) -> Result<Vec<u8>, String> {
+    Ok(m.clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("{e:?}"))?
+        .to_vec())
+}
+
+fn restore<M: Module>(m: M, bytes: &[u8]) -> Result<M, String> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| format!("{e:?}"))?;
+    m.try_load_record(record).map_err(|e| format!("{e:?}"))
+}
+
+/// Save the final (EMA) weights and their description; `info.json` last marks completion.
+pub fn save_denoiser<T: TextModel>(
+    dir: &Path,
+    unet: &UNet,
+    text: &T,
+    info: &DenoiserInfo,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    ldm_core::atomic::write(&dir.join("model.bpk"), &bytes(unet)?).map_err(|e| e.to_string())?;
+    if text.trainable() {
+        ldm_core::atomic::write(&dir.join("text.bpk"), &bytes(text)?).map_err(|e| e.to_string())?;
+    }
+    let json = serde_json::to_string_pretty(info).expect("info serializes");
+    ldm_core::atomic::write(&dir.join("info.json"), json.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Load a trained denoiser; a jointly trained text model's weights are loaded into `text`.
+pub fn load_denoiser<T: TextModel>(
+    dir: &Path,
+    text: T,
+    device: &Device,
+) -> Result<(UNet, T, DenoiserInfo), String> {
+    let p = dir.join("info.json");
+    let raw = std::fs::read_to_string(&p)
+        .map_err(|e| format!("{}: {e} (train the denoiser first)", p.display()))?;
+    let info: DenoiserInfo =
+        serde_json::from_str(&raw).map_err(|e| format!("{}: {e}", p.display()))?;
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    let unet = restore(
+        info.model
+            .init(info.latent_shape[0], info.context_dim, device),
+        &read("model.bpk")?,
+    )?;
+    let text = if text.trainable() {
+        restore(text, &read("text.bpk")?)?
+    } else {
+        text
+    };
+    Ok((unet, text, info))
+}
+
+struct State<T: TextModel> {
+    step: u64,
+    unet: UNet,
+    text: T,
+    opt_unet: ModuleOptimizer,
+    opt_text: ModuleOptimizer,
+    ema: Ema<UNet>,
+    position: Position,
+}
+
+fn adamw(weight_decay: f64) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(weight_decay as f32)
+        .init()
+}
+
+impl<T: TextModel> State<T> {
+    fn save(&self, run: &RunDir, cfg: &DenoiserSection, keep: usize) -> Result<(), String> {
+        let mut files = vec![
+            ("unet.bpk", bytes(&self.unet)?),
+            ("ema.bpk", bytes(&self.ema.model)?),
+            (
+                "opt_unet.bpk",
+                self.opt_unet
+                    .into_bytes()
+                    .map_err(|e| format!("{e:?}"))?
+                    .to_vec(),
+            ),
+        ];
+        if self.text.trainable() {
+            files.push(("text.bpk", bytes(&self.text)?));
+            files.push((
+                "opt_text.bpk",
+                self.opt_text
+                    .into_bytes()
+                    .map_err(|e| format!("{e:?}"))?
+                    .to_vec(),
+            ));
+        }
+        let meta = json!({
+            "stage": "denoiser",
+            "position": self.position,
+            "ema_updates": self.ema.updates,
+            "model": cfg.model,
+        });
+        let root = run.checkpoints().join("denoiser");
+        let dir = checkpoint::save(&root, self.step, &files, meta).map_err(|e| {
+            format!(
+                "writing checkpoint at step {}: {e} (the previous checkpoint is kept)",
+                self.step
+            )
+        })?;
+        checkpoint::prune(&root, keep, None).map_err(|e| e.to_string())?;
+        tracing::info!("checkpoint {}", dir.display());
+        Ok(())
+    }
+
+    fn load(mut self, dir: &Path, cfg: &DenoiserSection) -> Result<Self, String> {
+        let c = checkpoint::load(dir)?;
+        if c.meta["stage"] != "denoiser" {
+            return Err(format!(
+                "{} is not a denoiser checkpoint (stage {})",
+                dir.display(),
+                c.meta["stage"]
+            ));
+        }
+        let saved: UNetConfig =
+            serde_json::from_value(c.meta["model"].clone()).map_err(|e| e.to_string())?;
+        if saved != cfg.model {
+            return Err(format!(
+                "{}: the checkpoint's [denoiser.model] differs from the config's; a changed model shape cannot resume",
+                dir.display()
+            ));
+        }
+        self.unet = restore(self.unet, c.file("unet.bpk")?)?;
+        self.ema.model = restore(self.ema.model, c.file("ema.bpk")?)?;
+        self.ema.updates = c.meta["ema_updates"].as_u64().unwrap_or(0);
+        let opt = |o: ModuleOptimizer, name: &str| -> Result<ModuleOptimizer, String> {
+            o.from_bytes(Bytes::from_bytes_vec(c.file(name)?.to_vec()))
+                .map_err(|e| format!("{e:?}"))
+        };
+        self.opt_unet = opt(self.opt_unet, "opt_unet.bpk")?;
+        if self.text.trainable() {
+            self.text = restore(self.text, c.file("text.bpk")?)?;
+            self.opt_text = opt(self.opt_text, "opt_text.bpk")?;
+        }
+        self.position =
+            serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
+        self.step = c.step;
+        Ok(self)
+    }
+}
+
+/// One micro-batch: x0 = (mean + std * noise) * scale for the given latents, and their
+/// captions; the noise comes from `rng`.
+fn micro_batch(
+    split: &LatentSplit,
+    idx: &[usize],
+    shape: [usize; 3],
+    scale: f64,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> (Tensor<4>, Vec<String>) {
+    let per: usize = shape.iter().product();
+    let eps = normals(rng, idx.len() * per);
+    let mut x0 = Vec::with_capacity(idx.len() * per);
+    let mut captions = Vec::with_capacity(idx.len());
+    for (k, &i) in idx.iter().enumerate() {
+        let (m, s) = (
+            &split.mean[i * per..(i + 1) * per],
+            &split.std[i * per..(i + 1) * per],
+        );
+        x0.extend((0..per).map(|j| (m[j] + s[j] * eps[k * per + j]) * scale as f32));
+        captions.push(split.captions[i].clone());
+    }
+    let [c, h, w] = shape;
+    (
+        Tensor::from_data(TensorData::new(x0, [idx.len(), c, h, w]), device),
+        captions,
+    )
+}
+
+/// Train the denoiser on `latents` (train split; validation on its val split).
+#[allow(clippy::too_many_arguments)]
+pub fn train<T: TextModel>(
+    cfg: &DenoiserSection,
+    diffusion: &DiffusionConfig,
+    latents: &LatentCache,
+    text: T,
+    run: &RunDir,
+    seed_value: u64,
+    device: &Device,
+    start: Start,
+    decode: Option<Decode>,
+    text_description: serde_json::Value,
+) -> Result<DenoiserInfo, String> {
+    let t = &cfg.train;
+    let ad = device.clone().autodiff();
+    let shape = latents.manifest.shape;
+    let scale = latents.manifest.scale_factor;
+    let train_split = latents
+        .splits
+        .get("train")
+        .ok_or("the latent cache has no train split")?;
+    let val_split = latents
+        .splits
+        .get("val")
+        .ok_or("the latent cache has no val split")?;
+    ad.seed(seed::derive(seed_value, "denoiser/init", 0));
+    let unet = cfg.model.init(shape[0], text.dim(), &ad);
+    let mut state = State {
+        step: 0,
+        ema: Ema::new(&unet, t.ema_decay),
+        unet,
+        text: text.fork(&ad),
+        opt_unet: adamw(t.weight_decay),
+        opt_text: adamw(t.weight_decay),
+        position: Position::default(),
+    };
+    if let Start::Resume(dir) = &start {
+        state = state.load(dir, cfg)?;
+        tracing::info!(
+            "resuming the denoiser from {} at step {}",
+            dir.display(),
+            state.step
+        );
+    }
+    let mut order = Order::new(train_split.len(), seed_value, true);
+    order.restore(state.position);
+    let schedule = diffusion.schedule();
+    let mut metrics = MetricsLog::open(&run.metrics()).map_err(|e| e.to_string())?;
+    tracing::info!(
+        "denoiser: {} parameters, latents {:?} x {} (scale {scale:.4}), {} steps",
+        state.unet.num_params(),
+        shape,
+        train_split.len(),
+        t.steps
+    );
+
+    let bar = progress::bar(t.steps, "denoiser");
+    bar.set_position(state.step);
+    let mut clock = (Instant::now(), 0usize);
+    let mut last_val = ValLoss {
+        loss: f64::NAN,
+        zero_loss: f64::NAN,
+    };
+    while state.step < t.steps {
+        let step = state.step;
+        let mut rng = seed::rng(seed_value, "denoiser/step", step);
+        let lr = t.lr.at(step, t.steps);
+        let mut acc_unet = GradientsAccumulator::new();
+        let mut acc_text = GradientsAccumulator::new();
+        let mut loss_sum = 0.0;
+        for micro in 0..t.grad_accum as u64 {
+            let idx: Vec<usize> = (0..t.batch_size).map(|_| order.next().1).collect();
+            let (x0, captions) = micro_batch(train_split, &idx, shape, scale, &mut rng, &ad);
+            let ts = diffusion.sample_timesteps(&mut rng, idx.len());
+            let [c, h, w] = shape;
+            let noise = gaussian(&mut rng, [idx.len(), c, h, w], &ad);
+            let x_t = schedule.add_noise(x0.clone(), noise.clone(), &ts);
+            let target = diffusion
+                .prediction
+                .target(x0, noise, &schedule.levels(&ts));
+            let cond =
+                state
+                    .text
+                    .encode_for_training(&captions, step * t.grad_accum as u64 + micro, &ad);
+            let t_in = Tensor::<1>::from_floats(
+                ts.iter().map(|&x| x as f32).collect::<Vec<_>>().as_slice(),
+                &ad,
+            );
+            let pred = state.unet.forward(x_t, t_in, cond.context, Some(cond.pad));
+            let weights = diffusion.loss_weights(&schedule, &ts);
+            let loss = weighted_mse(pred, target, &weights).div_scalar(t.grad_accum as f64);
+            loss_sum += loss.clone().into_scalar::<f64>();
+            let mut grads = loss.backward();
+            if state.text.trainable() {
+                acc_text.accumulate(
+                    &state.text,
+                    GradientsParams::from_module(&mut grads, &state.text),
+                );
+            }
+            acc_unet.accumulate(&state.unet, GradientsParams::from_grads(grads, &state.unet));
+        }
+        if !loss_sum.is_finite() {
+            return Err(format!(
+                "non-finite denoiser loss at step {step}; the last checkpoint is intact"
+            ));
+        }
+        let (grads, grad_norm) = clip_global_norm(acc_unet.grads(), &state.unet, t.grad_clip);
+        state.unet = state.opt_unet.step(lr, state.unet, grads);
+        if state.text.trainable() {
+            let (g, _) = clip_global_norm(acc_text.grads(), &state.text, t.grad_clip);
+            state.text = state.opt_text.step(lr, state.text, g);
+        }
+        state.ema.update(&state.unet);
+        state.step += 1;
+        state.position = order.position();
+        clock.1 += t.batch_size * t.grad_accum;
+        bar.set_position(state.step);
+        bar.set_message(format!("loss {loss_sum:.4}"));
+
+        if state.step % t.log_every == 0 || state.step == t.steps {
+            let rate = clock.1 as f64 / clock.0.elapsed().as_secs_f64();
+            clock = (Instant::now(), 0);
+            metrics
+                .log(
+                    "denoiser",
+                    state.step,
+                    &[
+                        ("loss", loss_sum),
+                        ("grad_norm", grad_norm),
+                        ("lr", lr),
+                        ("latents_per_sec", rate),
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        if state.step % t.val_every == 0 || state.step == t.steps {
+            let text_eval = state.text.valid();
+            last_val = validation_loss(
+                &state.ema.model,
+                &text_eval,
+                diffusion,
+                val_split,
+                shape,
+                scale,
+                t.val_latents,
+                t.val_timesteps,
+                seed_value,
+                device,
+            );
+            tracing::info!(
+                "step {}: val loss {:.4} (predicting zeros: {:.4})",
+                state.step,
+                last_val.loss,
+                last_val.zero_loss
+            );
+            metrics
+                .log(
+                    "denoiser",
+                    state.step,
+                    &[
+                        ("val_loss", last_val.loss),
+                        ("val_zero_loss", last_val.zero_loss),
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        let preview =
+            (t.sample_every > 0 && state.step % t.sample_every == 0) || state.step == t.steps;
+        if preview
+            && !t.prompts.is_empty()
+            && let Some(decode) = decode
+        {
+            write_preview(
+                cfg,
+                diffusion,
+                &state.ema.model,
+                &state.text.valid(),
+                shape,
+                scale,
+                seed_value,
+                decode,
+                &run.samples()
+                    .join(format!("denoiser-{:08}.png", state.step)),
+                device,
+            )?;
+        }
+        if state.step % t.checkpoint_every == 0 || state.step == t.steps {
+            state.save(run, cfg, t.keep_checkpoints)?;
+        }
+    }
+    bar.finish_and_clear();
+    let info = DenoiserInfo {
+        model: cfg.model.clone(),
+        diffusion: diffusion.clone(),
+        latent_shape: shape,
+        scale_factor: scale,
+        context_dim: state.text.dim(),
+        text: text_description,
+        steps: t.steps,
+        val_loss: last_val.loss,
+        val_zero_loss: last_val.zero_loss,
+    };
+    Ok(info).and_then(|info| {
+        save_denoiser(
+            &denoiser_dir(run.root()),
+            &state.ema.model,
+            &state.text.valid(),
+            &info,
+        )?;
+        Ok(info)
+    })
+}
+
+/// A grid with one row per prompt, `samples_per_prompt` seeds per row.
+#[allow(clippy::too_many_arguments)]
+pub fn write_preview<T: TextModel>(
+    cfg: &DenoiserSection,
+    diffusion: &DiffusionConfig,
+    unet: &UNet,
+    text: &T,
+    shape: [usize; 3],
+    scale: f64,
+    seed_value: u64,
+    decode: Decode,
+    path: &Path,
+    device: &Device,
+) -> Result<(), String> {
+    let k = cfg.train.samples_per_prompt;
+    let prompts: Vec<String> = cfg
+        .train
+        .prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.clone(), k))
+        .collect();
+    let z = sample_latents(
+        unet,
+        text,
+        diffusion,
+        &cfg.sampling,
+        &prompts,
+        shape,
+        seed_value,
+        0,
+        device,
+    );
+    let images = decode(z.div_scalar(scale))?;
+    let dims = images.dims();
+    let data: Vec<f32> = images
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    ldm_data::grid::write_grid(path, &ldm_data::grid::to_images(&data, dims), k, 64)
+}
