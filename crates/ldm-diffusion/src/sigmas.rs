@@ -103,12 +103,12 @@ pub fn timesteps(spacing: Spacing, t_max: usize, n: usize) -> Vec<f64> {
                 .collect()
         }
         Spacing::Trailing => {
-            // np.round(np.arange(T, 0, -T / n)) - 1; numpy's arange steps by
-            // (start + step) - start, which is not always exactly step.
-            let step = -t / n as f64;
-            let len = ((0.0 - t) / step).ceil() as usize;
-            let delta = (t + step) - t;
-            (0..len)
+            // np.round(np.arange(T, 0, -T / n)) - 1. numpy's arange steps by
+            // (start + step) - start, which is not always exactly step, and that decides some
+            // ties of the rounding; it also makes n + 1 values for some n (61, 103, ...), the
+            // last one -1, which diffusers passes on as a timestep: we keep the first n.
+            let delta = (t - t / n as f64) - t;
+            (0..n)
                 .map(|i| (t + i as f64 * delta).round_ties_even() - 1.0)
                 .collect()
         }
@@ -175,8 +175,12 @@ mod tests {
         let trail = timesteps(Spacing::Trailing, 1000, 10);
         assert_eq!(trail[..2], [999.0, 899.0]);
         assert_eq!(trail[9], 99.0);
-        assert_eq!(timesteps(Spacing::Trailing, 1000, 30).len(), 30);
-        assert_eq!(timesteps(Spacing::Trailing, 1000, 7).len(), 7);
+        assert_eq!(timesteps(Spacing::Trailing, 1000, 7)[6], 142.0);
+        // numpy makes 62 values here (the last -1); a grid has exactly n.
+        let t61 = timesteps(Spacing::Trailing, 1000, 61);
+        assert_eq!((t61.len(), t61[60]), (61, 15.0));
+        // The tie at 937.5 falls to 937 - 1 through numpy's inexact step, as in diffusers.
+        assert_eq!(timesteps(Spacing::Trailing, 1000, 48)[3], 936.0);
     }
 
     #[test]

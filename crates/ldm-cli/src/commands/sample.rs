@@ -5,7 +5,9 @@ use anyhow::Context;
 use burn::tensor::{Device, Tensor};
 
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
-use ldm_diffusion::train::{DenoiserInfo, TextModel, denoiser_dir, load_denoiser, sample_latents};
+use ldm_diffusion::train::{
+    DenoiserInfo, TextModel, denoiser_dir, load_denoiser, load_info, sample_latents,
+};
 use ldm_diffusion::unet::UNet;
 
 use super::train_denoiser::text_description;
@@ -55,6 +57,16 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
     let device = exp.device()?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
     let dir = denoiser_dir(run.root());
+    // The text side must be the one the denoiser was trained with; checked before loading.
+    let check = |want: serde_json::Value| -> anyhow::Result<()> {
+        let have = load_info(&dir).map_err(anyhow::Error::msg)?.text;
+        anyhow::ensure!(
+            have == want,
+            "the denoiser in {} was trained with text encoder {have} but the config asks for {want}",
+            dir.display()
+        );
+        Ok(())
+    };
     let (ae, _) =
         load_autoencoder(&autoencoder_dir(run.root()), &device).map_err(anyhow::Error::msg)?;
     let z = if exp.text.is_frozen() {
@@ -62,37 +74,19 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
             .text
             .frozen_encoder(&device)
             .map_err(anyhow::Error::msg)?;
-        let want = text_description(&exp, Some(encoder.fingerprint()));
+        check(text_description(&exp, Some(encoder.fingerprint())))?;
         let (unet, text, info) =
             load_denoiser(&dir, LiveText::new(encoder), &device).map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(
-            info.text == want,
-            "the denoiser in {} was trained with text encoder {} but the config asks for {}",
-            dir.display(),
-            info.text,
-            want
-        );
         generate(&exp, cmd, &unet, &text, &info, &device)?
     } else {
-        let tokenizer = exp
-            .text
-            .scratch
-            .load_tokenizer(&dir, exp.text.max_len)
+        check(text_description(&exp, None))?;
+        let (max_len, scratch) = (exp.text.max_len, &exp.text.scratch);
+        let tokenizer = scratch
+            .load_tokenizer(&dir, max_len)
             .map_err(anyhow::Error::msg)?;
-        let encoder = exp
-            .text
-            .scratch
-            .init(tokenizer.vocab_size(), exp.text.max_len, &device);
+        let encoder = scratch.init(tokenizer.vocab_size(), max_len, &device);
         let text = ScratchModel::new(encoder, tokenizer, exp.text.dropout(exp.seed));
-        let want = text_description(&exp, None);
         let (unet, text, info) = load_denoiser(&dir, text, &device).map_err(anyhow::Error::msg)?;
-        anyhow::ensure!(
-            info.text == want,
-            "the denoiser in {} was trained with text encoder {} but the config asks for {}",
-            dir.display(),
-            info.text,
-            want
-        );
         generate(&exp, cmd, &unet, &text, &info, &device)?
     };
     let images = ae.decode(z).clamp(-1.0, 1.0);

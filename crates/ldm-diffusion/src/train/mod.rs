@@ -88,17 +88,21 @@ pub fn save_denoiser<T: TextModel>(
     ldm_core::atomic::write(&dir.join("info.json"), json.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// The description of a trained denoiser (`<dir>/info.json`).
+pub fn load_info(dir: &Path) -> Result<DenoiserInfo, String> {
+    let p = dir.join("info.json");
+    let raw = std::fs::read_to_string(&p)
+        .map_err(|e| format!("{}: {e} (train the denoiser first)", p.display()))?;
+    serde_json::from_str(&raw).map_err(|e| format!("{}: {e}", p.display()))
+}
+
 /// Load a trained denoiser; a jointly trained text model's weights are loaded into `text`.
 pub fn load_denoiser<T: TextModel>(
     dir: &Path,
     text: T,
     device: &Device,
 ) -> Result<(UNet, T, DenoiserInfo), String> {
-    let p = dir.join("info.json");
-    let raw = std::fs::read_to_string(&p)
-        .map_err(|e| format!("{}: {e} (train the denoiser first)", p.display()))?;
-    let info: DenoiserInfo =
-        serde_json::from_str(&raw).map_err(|e| format!("{}: {e}", p.display()))?;
+    let info = load_info(dir)?;
     let read = |name: &str| {
         std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
     };
