@@ -8,6 +8,7 @@ pub mod device;
 pub mod logging;
 pub mod metrics;
 pub mod progress;
+pub mod record;
 pub mod rundir;
 pub mod seed;
 pub mod train;

@@ -17,13 +17,13 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use ldm_core::checkpoint::Start;
+use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::{Ema, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed};
@@ -58,19 +58,7 @@ pub fn denoiser_dir(run: &Path) -> PathBuf {
     run.join("denoiser")
 }
 
-fn bytes<M: Module>(m: &M) -> Result<Vec<u8>, String> {
-    Ok(m.clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| format!("{e:?}"))?
-        .to_vec())
-}
 
-fn restore<M: Module>(m: M, bytes: &[u8]) -> Result<M, String> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| format!("{e:?}"))?;
-    m.try_load_record(record).map_err(|e| format!("{e:?}"))
-}
 
 /// Save the final (EMA) weights and their description; `info.json` last marks completion.
 pub fn save_denoiser<T: TextModel>(
