@@ -60,11 +60,18 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
     // The text side must be the one the denoiser was trained with; checked before loading.
     let check = |want: serde_json::Value| -> anyhow::Result<()> {
         let have = load_info(&dir).map_err(anyhow::Error::msg)?.text;
-        anyhow::ensure!(
-            have == want,
-            "the denoiser in {} was trained with text encoder {have} but the config asks for {want}",
-            dir.display()
-        );
+        // Name the first differing field rather than dumping both descriptions.
+        let differs = ["encoder", "max_len", "fingerprint", "scratch"]
+            .into_iter()
+            .find(|k| have[k] != want[k]);
+        if let Some(k) = differs {
+            anyhow::bail!(
+                "the denoiser in {} was trained with text encoder {k} = {} but the config gives {}",
+                dir.display(),
+                have[k],
+                want[k]
+            );
+        }
         Ok(())
     };
     let (ae, _) =
