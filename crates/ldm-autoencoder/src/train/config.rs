@@ -8,6 +8,7 @@ use ldm_core::train::LrConfig;
 use crate::autoencoder::AutoencoderConfig;
 use crate::critic::CriticConfig;
 use crate::losses::{GanLoss, PixelLoss};
+use crate::perceptual::LpipsNet;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,12 +20,27 @@ pub struct AutoencoderSection {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum PerceptualKind {
     /// The feature net trained by `ldm train-perceptual` on this dataset.
     Learned,
+    /// The original LPIPS on a pretrained VGG16 (`lpips_backbone`, `lpips_linear`).
+    LpipsVgg,
+    /// The original LPIPS on a pretrained AlexNet (`lpips_backbone`, `lpips_linear`).
+    LpipsAlex,
     /// No perceptual term.
     None,
+}
+
+impl PerceptualKind {
+    /// The LPIPS trunk, for the pretrained kinds.
+    pub fn lpips_net(self) -> Option<LpipsNet> {
+        match self {
+            Self::LpipsVgg => Some(LpipsNet::Vgg),
+            Self::LpipsAlex => Some(LpipsNet::Alex),
+            Self::Learned | Self::None => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,11 +50,19 @@ pub struct LossConfig {
     pub pixel: PixelLoss,
     /// Weight of KL(q(z|x) || N(0, I)); small, so latents stay informative.
     pub kl_weight: f64,
-    /// "learned" or "none".
+    /// "learned", "lpips-vgg", "lpips-alex" or "none".
     pub perceptual: PerceptualKind,
     pub perceptual_weight: f64,
     /// Where the learned feature net is (default: `<run>/perceptual`).
     pub perceptual_path: Option<String>,
+    /// For "lpips-vgg" / "lpips-alex" (required): torchvision's ImageNet weights of the
+    /// trunk, `vgg16-397923af.pth` or `alexnet-owt-7be5be79.pth`, or a whole LPIPS state
+    /// dict saved with `torch.save(lpips.LPIPS(...).state_dict())`.
+    pub lpips_backbone: Option<String>,
+    /// For "lpips-vgg" / "lpips-alex": the lpips package's linear layers,
+    /// `lpips/weights/v0.1/vgg.pth` or `alex.pth`; may be left out when `lpips_backbone`
+    /// is a whole LPIPS state dict.
+    pub lpips_linear: Option<String>,
     /// "hinge" or "non-saturating".
     pub gan: GanLoss,
     /// Scale of the adaptive GAN weight; 0 turns the GAN (and the critic) off.
@@ -55,6 +79,8 @@ impl Default for LossConfig {
             perceptual: PerceptualKind::Learned,
             perceptual_weight: 1.0,
             perceptual_path: None,
+            lpips_backbone: None,
+            lpips_linear: None,
             gan: GanLoss::Hinge,
             disc_weight: 0.5,
             disc_start: 2000,
@@ -125,6 +151,13 @@ impl Validate for AutoencoderSection {
             c.check("perceptual_weight", l.perceptual_weight >= 0.0, || {
                 "must be >= 0".into()
             });
+            if l.perceptual.lpips_net().is_some() {
+                c.check("lpips_backbone", l.lpips_backbone.is_some(), || {
+                    "is required with perceptual = \"lpips-vgg\" or \"lpips-alex\": the path of \
+                     torchvision's vgg16-397923af.pth / alexnet-owt-7be5be79.pth"
+                        .into()
+                });
+            }
             c.check("disc_weight", l.disc_weight >= 0.0, || {
                 "must be >= 0".into()
             });
@@ -155,5 +188,42 @@ impl Validate for AutoencoderSection {
                 "must be at least 1".into()
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded problems, as Checks' debug output (its list is private to ldm-core).
+    fn problems(cfg: &AutoencoderSection) -> String {
+        let mut c = Checks::default();
+        c.section("autoencoder", |c| cfg.validate(c));
+        format!("{c:?}")
+    }
+
+    #[test]
+    fn lpips_kinds_parse_and_need_the_backbone_file() {
+        let loss: LossConfig =
+            serde_json::from_str(r#"{"perceptual": "lpips-alex", "lpips_linear": "alex.pth"}"#)
+                .unwrap();
+        assert_eq!(loss.perceptual, PerceptualKind::LpipsAlex);
+        assert_eq!(loss.perceptual.lpips_net(), Some(LpipsNet::Alex));
+        let mut cfg = AutoencoderSection {
+            loss,
+            ..Default::default()
+        };
+        assert!(problems(&cfg).contains("autoencoder.loss.lpips_backbone"));
+        // The linear layers may come from a whole LPIPS state dict given as the backbone.
+        cfg.loss.lpips_linear = None;
+        cfg.loss.lpips_backbone = Some("lpips.pth".into());
+        assert!(
+            !problems(&cfg).contains("autoencoder.loss"),
+            "{}",
+            problems(&cfg)
+        );
+        let vgg: PerceptualKind = serde_json::from_str(r#""lpips-vgg""#).unwrap();
+        assert_eq!(vgg.lpips_net(), Some(LpipsNet::Vgg));
+        assert!(serde_json::from_str::<PerceptualKind>(r#""lpips""#).is_err());
     }
 }

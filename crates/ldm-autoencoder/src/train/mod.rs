@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
-use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde_json::json;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
+use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::train::{Ema, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
@@ -25,7 +25,7 @@ use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 use crate::artifacts::{AutoencoderInfo, autoencoder_dir, save_autoencoder};
 use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
-use crate::perceptual::FeatureNet;
+use crate::perceptual::Perceptual;
 use crate::scale::scale_factor;
 
 fn adamw(betas: [f64; 2], weight_decay: f64) -> ModuleOptimizer {
@@ -35,20 +35,6 @@ fn adamw(betas: [f64; 2], weight_decay: f64) -> ModuleOptimizer {
         .with_epsilon(1e-8)
         .with_weight_decay(weight_decay as f32)
         .init()
-}
-
-fn bytes<M: Module>(m: &M) -> Result<Vec<u8>, String> {
-    Ok(m.clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| format!("{e:?}"))?
-        .to_vec())
-}
-
-fn restore<M: Module>(m: M, bytes: &[u8]) -> Result<M, String> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| format!("{e:?}"))?;
-    m.try_load_record(record).map_err(|e| format!("{e:?}"))
 }
 
 /// Everything that changes during training; what a checkpoint holds.
@@ -149,7 +135,7 @@ pub fn train(
     cfg: &AutoencoderSection,
     data: &DataConfig,
     splits: &Splits,
-    perceptual: Option<&FeatureNet>,
+    perceptual: Option<&Perceptual>,
     run: &RunDir,
     seed_value: u64,
     device: &Device,
@@ -191,7 +177,7 @@ pub fn train(
     );
     loader.restore(state.position);
     let mut metrics = MetricsLog::open(&run.metrics()).map_err(|e| e.to_string())?;
-    let perceptual = perceptual.filter(|_| cfg.loss.perceptual == PerceptualKind::Learned);
+    let perceptual = perceptual.filter(|_| cfg.loss.perceptual != PerceptualKind::None);
     let f = cfg.model.factor();
     tracing::info!(
         "autoencoder: f={f}, {} parameters, critic {} parameters, {} steps",

@@ -17,7 +17,7 @@ use burn::tensor::ops::ConvOptions;
 use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
 use crate::losses::{adaptive_weight, critic_loss, generator_loss, pixel_loss};
-use crate::perceptual::FeatureNet;
+use crate::perceptual::Perceptual;
 
 use super::config::LossConfig;
 
@@ -42,7 +42,7 @@ pub struct GenStep {
 /// Pixel + weighted perceptual loss, and the two terms' values.
 fn reconstruction(
     cfg: &LossConfig,
-    perceptual: Option<&FeatureNet>,
+    perceptual: Option<&Perceptual>,
     recon: Tensor<4>,
     x: Tensor<4>,
 ) -> (Tensor<1>, f64, f64) {
@@ -72,7 +72,7 @@ fn weight_grad_norm(layer: &Conv2d, input: Tensor<4>, grad_out: Tensor<4>) -> f6
 pub fn generator_step(
     ae: &Autoencoder,
     critic: &Critic,
-    perceptual: Option<&FeatureNet>,
+    perceptual: Option<&Perceptual>,
     x: Tensor<4>,
     cfg: &LossConfig,
     gan_on: bool,

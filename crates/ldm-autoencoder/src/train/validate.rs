@@ -11,7 +11,7 @@ use ldm_data::{DataConfig, Loader, LoaderOptions, OnBadSample, Source, Transform
 
 use crate::autoencoder::Autoencoder;
 use crate::metrics::{psnr, ssim};
-use crate::perceptual::FeatureNet;
+use crate::perceptual::Perceptual;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ValMetrics {
@@ -25,7 +25,7 @@ pub struct ValMetrics {
 /// grid of up to 8 originals above their reconstructions to `grid` if given.
 pub fn validate(
     ae: &Autoencoder,
-    perceptual: Option<&FeatureNet>,
+    perceptual: Option<&Perceptual>,
     val: Arc<dyn Source>,
     data: &DataConfig,
     limit: usize,

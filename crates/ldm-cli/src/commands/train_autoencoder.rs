@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_perceptual, perceptual_dir};
+use ldm_autoencoder::perceptual::{Perceptual, PretrainedLpips};
 use ldm_autoencoder::train::PerceptualKind;
 use ldm_core::checkpoint::Start;
 
@@ -38,7 +39,24 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
                 info.image_channels,
                 exp.data.channels
             );
-            Some(net)
+            Some(Perceptual::Learned(net))
+        }
+        PerceptualKind::LpipsVgg | PerceptualKind::LpipsAlex => {
+            let net = loss.perceptual.lpips_net().expect("an LPIPS kind");
+            let backbone = loss.lpips_backbone.as_deref().map(PathBuf::from).context(
+                "autoencoder.loss.lpips_backbone is required for an LPIPS perceptual loss",
+            )?;
+            let linear = loss.lpips_linear.as_deref().map(PathBuf::from);
+            // Loaded frozen: the loss differentiates through the net to the images only.
+            let lpips = PretrainedLpips::load(
+                net,
+                &backbone,
+                linear.as_deref(),
+                &device.clone().autodiff(),
+            )
+            .map_err(anyhow::Error::msg)
+            .context("loading the pretrained LPIPS weights (autoencoder.loss.lpips_backbone, lpips_linear)")?;
+            Some(Perceptual::Lpips(lpips))
         }
     };
     let start = Start::from_flag(

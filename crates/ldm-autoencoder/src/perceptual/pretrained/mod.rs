@@ -15,17 +15,14 @@ pub use backbone::LpipsNet;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::{Tensor, TensorData};
-
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// LPIPS' ScalingLayer: `(x - SHIFT) / SCALE` per RGB channel, ImageNet statistics of
 /// images in [-1, 1].
 const SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
 const SCALE: [f32; 3] = [0.458, 0.448, 0.450];
 
-/// A pretrained LPIPS net. Frozen in use: load it with [`PretrainedLpips::load`] and call
-/// `no_grad()` before putting it in a training graph (gradients still flow to the images).
+/// A pretrained LPIPS net; [`PretrainedLpips::load`] returns it frozen.
 #[derive(Module, Debug)]
 pub struct PretrainedLpips {
     /// The trunk's convs in torchvision order.
@@ -68,8 +65,9 @@ impl PretrainedLpips {
             c => panic!("LPIPS takes 1- or 3-channel images, got {c} channels"),
         };
         let device = x.device();
-        let per_channel =
-            |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device);
+        let per_channel = |v: [f32; 3]| {
+            Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device)
+        };
         let x = (x - per_channel(SHIFT)) / per_channel(SCALE);
         self.net.taps(&self.convs, x)
     }
@@ -96,13 +94,7 @@ impl PretrainedLpips {
         let (fa, fb) = (self.features(a), self.features(b));
         let w = self.lin_weights();
         (0..fa.len())
-            .map(|l| {
-                super::lpips(
-                    &fa[l..=l],
-                    &fb[l..=l],
-                    Some(std::slice::from_ref(&w[l])),
-                )
-            })
+            .map(|l| super::lpips(&fa[l..=l], &fb[l..=l], Some(std::slice::from_ref(&w[l]))))
             .collect()
     }
 }
