@@ -6,7 +6,11 @@ use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
 pub fn to_bytes<M: Module>(m: &M) -> Result<Vec<u8>, String> {
-    let bytes = m.clone().into_record().into_bytes().map_err(|e| format!("serializing weights: {e:?}"))?;
+    let bytes = m
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| format!("serializing weights: {e:?}"))?;
     Ok(bytes.to_vec())
 }
 
@@ -14,5 +18,6 @@ pub fn to_bytes<M: Module>(m: &M) -> Result<Vec<u8>, String> {
 pub fn from_bytes<M: Module>(m: M, bytes: &[u8]) -> Result<M, String> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| format!("not a weights file: {e:?}"))?;
-    m.try_load_record(record).map_err(|e| format!("weights do not fit the model: {e:?}"))
+    m.try_load_record(record)
+        .map_err(|e| format!("weights do not fit the model: {e:?}"))
 }

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use ldm_core::checkpoint::Start;
-use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::metrics::MetricsLog;
+use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::train::{Ema, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed};
 use ldm_data::latents::{LatentCache, LatentSplit};
@@ -57,8 +57,6 @@ pub type Decode<'a> = &'a dyn Fn(Tensor<4>) -> Result<Tensor<4>, String>;
 pub fn denoiser_dir(run: &Path) -> PathBuf {
     run.join("denoiser")
 }
-
-
 
 /// Save the final (EMA) weights and their description; `info.json` last marks completion.
 pub fn save_denoiser<T: TextModel>(
