@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::autoencoder::{Autoencoder, AutoencoderConfig};
@@ -66,11 +65,7 @@ fn load_info<T: for<'de> Deserialize<'de>>(dir: &Path) -> Result<T, String> {
 fn load_weights<M: Module>(dir: &Path, module: M) -> Result<M, String> {
     let p = dir.join("model.bpk");
     let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| format!("{}: not a model file: {e:?}", p.display()))?;
-    module
-        .try_load_record(record)
-        .map_err(|e| format!("{}: {e:?}", p.display()))
+    ldm_core::record::from_bytes(module, &bytes).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 pub fn save_autoencoder(
