@@ -48,7 +48,7 @@ pub struct CachedText {
     #[module(skip)]
     cache: Shared<TextCache>,
     #[module(skip)]
-    dropout: Shared<CaptionDropout>,
+    dropout: CaptionDropout,
     dim: usize,
 }
 
@@ -56,7 +56,7 @@ impl CachedText {
     pub fn new(cache: TextCache, dropout: CaptionDropout, dim: usize) -> Self {
         Self {
             cache: Shared::new(cache),
-            dropout: Shared::new(dropout),
+            dropout,
             dim,
         }
     }
@@ -72,12 +72,7 @@ impl TextModel for CachedText {
         )
     }
     fn encode_for_training(&self, captions: &[String], step: u64, device: &Device) -> Conditioning {
-        let dropped = self
-            .dropout
-            .0
-            .lock()
-            .expect("dropout lock")
-            .apply(step, captions);
+        let dropped = self.dropout.apply(step, captions);
         self.encode(&dropped, device)
     }
     fn dim(&self) -> usize {
@@ -139,7 +134,7 @@ pub struct ScratchModel {
     #[module(skip)]
     tokenizer: Shared<Tokenizer>,
     #[module(skip)]
-    dropout: Shared<CaptionDropout>,
+    dropout: CaptionDropout,
 }
 
 impl ScratchModel {
@@ -147,7 +142,7 @@ impl ScratchModel {
         Self {
             encoder,
             tokenizer: Shared::new(tokenizer),
-            dropout: Shared::new(dropout),
+            dropout,
         }
     }
 }
@@ -158,12 +153,7 @@ impl TextModel for ScratchModel {
         conditioning(self.encoder.encode(&tok, captions))
     }
     fn encode_for_training(&self, captions: &[String], step: u64, device: &Device) -> Conditioning {
-        let dropped = self
-            .dropout
-            .0
-            .lock()
-            .expect("dropout lock")
-            .apply(step, captions);
+        let dropped = self.dropout.apply(step, captions);
         self.encode(&dropped, device)
     }
     fn dim(&self) -> usize {
