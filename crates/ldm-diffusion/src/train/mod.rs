@@ -2,202 +2,42 @@
 //! grids. Each step draws z = mean + std * noise from the cache, scales it, noises it at random
 //! timesteps and regresses the configured target.
 
+mod artifacts;
 mod config;
 mod sample;
+mod state;
 mod text;
 mod validate;
 
+pub use artifacts::{DenoiserInfo, denoiser_dir, load_denoiser, load_info, save_denoiser};
 pub use config::{DenoiserSection, DenoiserTrainConfig};
 pub use sample::sample_latents;
 pub use text::{Conditioning, TextModel};
 pub use validate::{ValLoss, validation_loss};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::train::{Ema, clip_global_norm};
-use ldm_core::{RunDir, checkpoint, progress, seed};
+use ldm_core::{RunDir, progress, seed};
 use ldm_data::latents::{LatentCache, LatentSplit};
 use ldm_data::order::{Order, Position};
+use state::{State, adamw};
 
 use crate::config::DiffusionConfig;
 use crate::noise::{gaussian, normals};
-use crate::unet::{UNet, UNetConfig};
+use crate::unet::UNet;
 use crate::weighting::weighted_mse;
-
-/// What `ldm sample` and the pipeline need to rebuild the trained denoiser.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DenoiserInfo {
-    pub model: UNetConfig,
-    pub diffusion: DiffusionConfig,
-    /// `[C, H, W]` of the latents.
-    pub latent_shape: [usize; 3],
-    pub scale_factor: f64,
-    pub context_dim: usize,
-    /// Describes the text encoder the denoiser was trained with (checked when sampling).
-    pub text: serde_json::Value,
-    pub steps: u64,
-    pub val_loss: f64,
-    pub val_zero_loss: f64,
-}
 
 /// Decodes scaled-back latents to images in [-1, 1] for preview grids.
 pub type Decode<'a> = &'a dyn Fn(Tensor<4>) -> Result<Tensor<4>, String>;
-
-pub fn denoiser_dir(run: &Path) -> PathBuf {
-    run.join("denoiser")
-}
-
-/// Save the final (EMA) weights and their description; `info.json` last marks completion.
-pub fn save_denoiser<T: TextModel>(
-    dir: &Path,
-    unet: &UNet,
-    text: &T,
-    info: &DenoiserInfo,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    ldm_core::atomic::write(&dir.join("model.bpk"), &bytes(unet)?).map_err(|e| e.to_string())?;
-    if text.trainable() {
-        ldm_core::atomic::write(&dir.join("text.bpk"), &bytes(text)?).map_err(|e| e.to_string())?;
-    }
-    let json = serde_json::to_string_pretty(info).expect("info serializes");
-    ldm_core::atomic::write(&dir.join("info.json"), json.as_bytes()).map_err(|e| e.to_string())
-}
-
-/// The description of a trained denoiser (`<dir>/info.json`).
-pub fn load_info(dir: &Path) -> Result<DenoiserInfo, String> {
-    let p = dir.join("info.json");
-    let raw = std::fs::read_to_string(&p)
-        .map_err(|e| format!("{}: {e} (train the denoiser first)", p.display()))?;
-    serde_json::from_str(&raw).map_err(|e| format!("{}: {e}", p.display()))
-}
-
-/// Load a trained denoiser; a jointly trained text model's weights are loaded into `text`.
-pub fn load_denoiser<T: TextModel>(
-    dir: &Path,
-    text: T,
-    device: &Device,
-) -> Result<(UNet, T, DenoiserInfo), String> {
-    let info = load_info(dir)?;
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
-    };
-    let unet = restore(
-        info.model
-            .init(info.latent_shape[0], info.context_dim, device),
-        &read("model.bpk")?,
-    )?;
-    let text = if text.trainable() {
-        restore(text, &read("text.bpk")?)?
-    } else {
-        text
-    };
-    Ok((unet, text, info))
-}
-
-struct State<T: TextModel> {
-    step: u64,
-    unet: UNet,
-    text: T,
-    opt_unet: ModuleOptimizer,
-    opt_text: ModuleOptimizer,
-    ema: Ema<UNet>,
-    position: Position,
-}
-
-fn adamw(weight_decay: f64) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(weight_decay as f32)
-        .init()
-}
-
-impl<T: TextModel> State<T> {
-    fn save(&self, run: &RunDir, cfg: &DenoiserSection, keep: usize) -> Result<(), String> {
-        let mut files = vec![
-            ("unet.bpk", bytes(&self.unet)?),
-            ("ema.bpk", bytes(&self.ema.model)?),
-            (
-                "opt_unet.bpk",
-                self.opt_unet
-                    .into_bytes()
-                    .map_err(|e| format!("{e:?}"))?
-                    .to_vec(),
-            ),
-        ];
-        if self.text.trainable() {
-            files.push(("text.bpk", bytes(&self.text)?));
-            files.push((
-                "opt_text.bpk",
-                self.opt_text
-                    .into_bytes()
-                    .map_err(|e| format!("{e:?}"))?
-                    .to_vec(),
-            ));
-        }
-        let meta = json!({
-            "stage": "denoiser",
-            "position": self.position,
-            "ema_updates": self.ema.updates,
-            "model": cfg.model,
-        });
-        let root = run.checkpoints().join("denoiser");
-        let dir = checkpoint::save(&root, self.step, &files, meta).map_err(|e| {
-            format!(
-                "writing checkpoint at step {}: {e} (the previous checkpoint is kept)",
-                self.step
-            )
-        })?;
-        checkpoint::prune(&root, keep, None).map_err(|e| e.to_string())?;
-        tracing::info!("checkpoint {}", dir.display());
-        Ok(())
-    }
-
-    fn load(mut self, dir: &Path, cfg: &DenoiserSection) -> Result<Self, String> {
-        let c = checkpoint::load(dir)?;
-        if c.meta["stage"] != "denoiser" {
-            return Err(format!(
-                "{} is not a denoiser checkpoint (stage {})",
-                dir.display(),
-                c.meta["stage"]
-            ));
-        }
-        let saved: UNetConfig =
-            serde_json::from_value(c.meta["model"].clone()).map_err(|e| e.to_string())?;
-        if saved != cfg.model {
-            return Err(format!(
-                "{}: the checkpoint's [denoiser.model] differs from the config's; a changed model shape cannot resume",
-                dir.display()
-            ));
-        }
-        self.unet = restore(self.unet, c.file("unet.bpk")?)?;
-        self.ema.model = restore(self.ema.model, c.file("ema.bpk")?)?;
-        self.ema.updates = c.meta["ema_updates"].as_u64().unwrap_or(0);
-        let opt = |o: ModuleOptimizer, name: &str| -> Result<ModuleOptimizer, String> {
-            o.from_bytes(Bytes::from_bytes_vec(c.file(name)?.to_vec()))
-                .map_err(|e| format!("{e:?}"))
-        };
-        self.opt_unet = opt(self.opt_unet, "opt_unet.bpk")?;
-        if self.text.trainable() {
-            self.text = restore(self.text, c.file("text.bpk")?)?;
-            self.opt_text = opt(self.opt_text, "opt_text.bpk")?;
-        }
-        self.position =
-            serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
-        self.step = c.step;
-        Ok(self)
-    }
-}
 
 /// One micro-batch: x0 = (mean + std * noise) * scale for the given latents, and their
 /// captions; the noise comes from `rng`.
