@@ -11,6 +11,14 @@ use ldm_core::train::{LrConfig, LrShape};
 use ldm_data::shapes::ShapesConfig;
 use ldm_data::{DataConfig, Splits};
 
+/// burn's CPU random generator is one per process, seeded by each training run: tests that
+/// train must not interleave, or their initialisations (and results) would depend on timing.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    TRAINING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn shapes(num_train: usize) -> (DataConfig, Splits) {
     let data = DataConfig {
         shapes: ShapesConfig {
@@ -65,6 +73,7 @@ fn metric(run: &Path, stage: &str, key: &str) -> Vec<f64> {
 /// apart and colours right. The L1 loss must also fall at least 3x from the first 10 steps.
 #[test]
 fn autoencoder_reaches_25_db_on_held_out_shapes_at_f4() {
+    let _serial = serial();
     let (data, splits) = shapes(4000);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path()).unwrap();
@@ -96,6 +105,7 @@ fn autoencoder_reaches_25_db_on_held_out_shapes_at_f4() {
 /// change after (checked on the checkpoints of every step).
 #[test]
 fn critic_is_stepped_only_after_disc_start() {
+    let _serial = serial();
     let (data, splits) = shapes(64);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path()).unwrap();
@@ -149,6 +159,7 @@ mod perceptual_behaviour;
 
 #[test]
 fn contrastive_net_retrieves_views_and_behaves_perceptually() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let (net, retrieval, chance, data, splits) = trained_perceptual(dir.path());
     println!(
