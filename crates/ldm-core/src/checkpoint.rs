@@ -120,6 +120,23 @@ pub fn save(
     result.map(|_| final_dir)
 }
 
+/// Save a training checkpoint, keep the newest `keep`, and log it; on failure the previous
+/// checkpoints are untouched and the error says so.
+pub fn save_and_prune(
+    root: &Path,
+    step: u64,
+    files: &[(&str, Vec<u8>)],
+    meta: serde_json::Value,
+    keep: usize,
+) -> Result<PathBuf, String> {
+    let dir = save(root, step, files, meta).map_err(|e| {
+        format!("writing checkpoint at step {step}: {e} (the previous checkpoint is kept)")
+    })?;
+    prune(root, keep, None).map_err(|e| format!("pruning old checkpoints: {e}"))?;
+    tracing::info!("checkpoint {}", dir.display());
+    Ok(dir)
+}
+
 /// Load and verify the checkpoint in `dir`.
 pub fn load(dir: &Path) -> Result<Checkpoint, String> {
     let at = |what: String| format!("checkpoint {}: {what}", dir.display());

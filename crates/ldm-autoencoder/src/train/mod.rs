@@ -79,14 +79,7 @@ impl State {
             "model": cfg.model,
         });
         let root = run.checkpoints().join("autoencoder");
-        let dir = checkpoint::save(&root, self.step, &files, meta).map_err(|e| {
-            format!(
-                "writing checkpoint at step {}: {e} (the previous checkpoint is kept)",
-                self.step
-            )
-        })?;
-        checkpoint::prune(&root, keep, None).map_err(|e| e.to_string())?;
-        tracing::info!("checkpoint {}", dir.display());
+        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)?;
         Ok(())
     }
 

@@ -69,14 +69,7 @@ impl<T: TextModel> State<T> {
             "model": cfg.model,
         });
         let root = run.checkpoints().join("denoiser");
-        let dir = checkpoint::save(&root, self.step, &files, meta).map_err(|e| {
-            format!(
-                "writing checkpoint at step {}: {e} (the previous checkpoint is kept)",
-                self.step
-            )
-        })?;
-        checkpoint::prune(&root, keep, None).map_err(|e| e.to_string())?;
-        tracing::info!("checkpoint {}", dir.display());
+        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)?;
         Ok(())
     }
 
