@@ -625,21 +625,33 @@ fn bench_ops(b: usize, min_time: f64) {
         },
     );
 
-    let lin = |d: &Device| LinearConfig::new(128, 1024).init(d);
-    let (lin_plain, lin_ad) = (lin(&Device::flex()), lin(&Device::flex().autodiff()));
-    op3(
-        "linear 128->1024 [b,64,128]",
-        min_time,
-        &|d| vec![rand3([b, 64, 128], d)],
-        &|v| {
-            let x = v.into_iter().next().unwrap();
-            if x.device().is_autodiff() {
-                lin_ad.forward(x)
+    // The transformer's Linears on [B, tokens, dim] as the model calls them, and the same
+    // products with the tokens folded into rows ([1, B * tokens, dim], one 2-d GEMM).
+    for (d_in, d_out) in [(128usize, 1024usize), (512, 128), (128, 128)] {
+        for folded in [false, true] {
+            let lin = |d: &Device| LinearConfig::new(d_in, d_out).init(d);
+            let (plain, ad) = (lin(&Device::flex()), lin(&Device::flex().autodiff()));
+            let (name, shape) = if folded {
+                (
+                    format!("linear {d_in}->{d_out} [1,b*64,{d_in}]"),
+                    [1, b * 64, d_in],
+                )
             } else {
-                lin_plain.forward(x)
-            }
-        },
-    );
+                (
+                    format!("linear {d_in}->{d_out} [b,64,{d_in}]"),
+                    [b, 64, d_in],
+                )
+            };
+            op3(&name, min_time, &|d| vec![rand3(shape, d)], &|v| {
+                let x = v.into_iter().next().unwrap();
+                if x.device().is_autodiff() {
+                    ad.forward(x)
+                } else {
+                    plain.forward(x)
+                }
+            });
+        }
+    }
     op3(
         "matmul [b,64,128]x[128,128]",
         min_time,

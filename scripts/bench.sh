@@ -19,11 +19,11 @@
 # --quiet-wait S: before each run, wait up to S seconds for other processes to use < 0.3
 # cores (shared machines). Each result line records `others_cores`, the cores other
 # processes used on average during that run; the summary prints its range.
-# --omp-wait: OMP_WAIT_POLICY for PyTorch (default passive). PyTorch's OpenMP threads
-# otherwise spin at every barrier and split work statically; when another process holds a
-# core, a 2-thread run on 2 cores then slows down 10-30x. PASSIVE (sleep when idle, as
-# rayon's workers do) removes that collapse; `active` or `unset` measure torch's own default
-# on a quiet machine.
+# --omp-wait: OMP_WAIT_POLICY for PyTorch; default `unset` (torch as shipped, the fair
+# setting on a quiet machine). Torch's OpenMP threads spin at barriers and split work
+# statically, so when another process holds a core a 2-thread run on 2 cores slows down
+# 10-30x; `passive` avoids that collapse on a busy machine but costs torch ~35% when quiet
+# (flattering ldm). Prefer --quiet-wait and runs with others_cores near 0.
 #
 # Needs cargo and the reference venv (scripts/setup-reference-venv.sh). Nothing here is a
 # test: no time is ever asserted. Default: all benchmarks, 2 threads, 3 rounds.
@@ -42,7 +42,7 @@ OPS=0
 THREADS=2
 ROUNDS=3
 QUIET_WAIT=0
-OMP_WAIT=passive
+OMP_WAIT=unset
 PASS=()
 while [[ $# -gt 0 ]]; do
   case $1 in

@@ -845,8 +845,14 @@ def bench_ops(b, min_time):
         op(f"groupnorm 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)], gn)
     ln = nn.LayerNorm(128)
     op("layernorm 128 [b,64,128]", min_time, lambda: [torch.randn(b, 64, 128)], ln)
-    lin = nn.Linear(128, 1024)
-    op("linear 128->1024 [b,64,128]", min_time, lambda: [torch.randn(b, 64, 128)], lin)
+    for d_in, d_out in [(128, 1024), (512, 128), (128, 128)]:
+        for folded in (False, True):
+            lin = nn.Linear(d_in, d_out)
+            if folded:
+                name, shape = f"linear {d_in}->{d_out} [1,b*64,{d_in}]", (1, b * 64, d_in)
+            else:
+                name, shape = f"linear {d_in}->{d_out} [b,64,{d_in}]", (b, 64, d_in)
+            op(name, min_time, lambda shape=shape: [torch.randn(*shape)], lin)
     op("matmul [b,64,128]x[128,128]", min_time,
        lambda: [torch.randn(b, 64, 128), torch.randn(1, 128, 128)], torch.matmul)
     op("self-attention 4h 64tok d32", min_time,
