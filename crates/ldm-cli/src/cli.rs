@@ -35,6 +35,16 @@ pub enum Command {
     Sample(SampleCommand),
 }
 
+impl Command {
+    /// `--until-step`, for the commands that train.
+    pub fn until_step(&self) -> Option<u64> {
+        match self {
+            Command::TrainAutoencoder(c) | Command::TrainDenoiser(c) => c.until_step,
+            _ => None,
+        }
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct SampleCommand {
     #[command(flatten)]
@@ -82,6 +92,9 @@ pub struct ResumableCommand {
     /// Continue from a checkpoint: `latest` (the newest in the run directory) or a path.
     #[arg(long, value_name = "latest|PATH")]
     pub resume: Option<String>,
+    /// Write a checkpoint and stop once this many steps are done (continue with --resume).
+    #[arg(long, value_name = "STEP")]
+    pub until_step: Option<u64>,
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,10 @@
 //! version, step, each file's size and CRC-32, and free-form metadata). A checkpoint is built
 //! under a temporary name, fsynced, and renamed into place, so a crash never leaves a partial
 //! one; loading verifies every checksum.
+//!
+//! Training loops put in `meta`: `stage` (which loop wrote it), `config` (that stage's
+//! config section, so a resume can name each changed key) and optionally `best`
+//! (`{"name", "value", "higher_is_better"}`, the validation metric pruning keeps the best of).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -108,8 +112,13 @@ pub fn save(
         f.sync_all()?;
         File::open(&tmp)?.sync_all()?;
         if final_dir.exists() {
-            // Re-saving a step (e.g. after a resume) replaces the old copy whole.
-            fs::remove_dir_all(&final_dir)?;
+            // Re-saving a step replaces the old copy whole: moved aside first, so there is
+            // no moment without a complete copy of this step under one of the two names.
+            let old = root.join(format!(".replaced-step-{step:08}-{}", std::process::id()));
+            fs::rename(&final_dir, &old)?;
+            fs::rename(&tmp, &final_dir)?;
+            File::open(root)?.sync_all()?;
+            return fs::remove_dir_all(&old);
         }
         fs::rename(&tmp, &final_dir)?;
         File::open(root)?.sync_all()
@@ -120,8 +129,8 @@ pub fn save(
     result.map(|_| final_dir)
 }
 
-/// Save a training checkpoint, keep the newest `keep`, and log it; on failure the previous
-/// checkpoints are untouched and the error says so.
+/// Save a training checkpoint, keep the newest `keep` plus the best by `meta.best`, and log
+/// it; on failure the previous checkpoints are untouched and the error says so.
 pub fn save_and_prune(
     root: &Path,
     step: u64,
@@ -130,11 +139,75 @@ pub fn save_and_prune(
     keep: usize,
 ) -> Result<PathBuf, String> {
     let dir = save(root, step, files, meta).map_err(|e| {
-        format!("writing checkpoint at step {step}: {e} (the previous checkpoint is kept)")
+        format!(
+            "writing checkpoint at step {step} under {}: {e} (the previous checkpoint is kept)",
+            root.display()
+        )
     })?;
-    prune(root, keep, None).map_err(|e| format!("pruning old checkpoints: {e}"))?;
+    let best = best(root);
+    prune(root, keep, best.as_deref()).map_err(|e| format!("pruning old checkpoints: {e}"))?;
     tracing::info!("checkpoint {}", dir.display());
     Ok(dir)
+}
+
+/// The checkpoint under `root` with the best `meta.best` value (the newest among equals).
+pub fn best(root: &Path) -> Option<PathBuf> {
+    let mut found: Option<(f64, PathBuf)> = None;
+    for (_, dir) in list(root) {
+        let Ok(text) = fs::read_to_string(dir.join("manifest.json")) else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
+            continue;
+        };
+        let b = &m.meta["best"];
+        let (Some(v), higher) = (b["value"].as_f64(), b["higher_is_better"].as_bool()) else {
+            continue;
+        };
+        // Compare as "bigger is better" so one ordering serves both kinds of metric.
+        let v = if higher == Some(true) { v } else { -v };
+        if v.is_finite() && found.as_ref().is_none_or(|(bv, _)| v >= *bv) {
+            found = Some((v, dir));
+        }
+    }
+    found.map(|(_, d)| d)
+}
+
+/// Before resuming `stage` from `c`: refuse a checkpoint of another stage; compare the
+/// saved `meta.config` with `current` (both objects of config sections, e.g.
+/// `{"denoiser": .., "diffusion": ..}`), refuse a change under any of `shape_keys` (dotted
+/// prefixes such as `denoiser.model`, whose change would not fit the saved tensors) naming
+/// the key, and log every other changed key as a warning.
+pub fn check_resume(
+    c: &Checkpoint,
+    stage: &str,
+    current: &serde_json::Value,
+    shape_keys: &[&str],
+) -> Result<(), String> {
+    let saved_stage = c.meta["stage"].as_str().unwrap_or("unknown");
+    if saved_stage != stage {
+        return Err(format!(
+            "{} is a checkpoint of the {saved_stage}, not of the {stage}",
+            c.dir.display()
+        ));
+    }
+    let changes = crate::config::changed_keys("", &c.meta["config"], current);
+    let is_shape = |key: &str| {
+        shape_keys
+            .iter()
+            .any(|s| key == *s || key.starts_with(&format!("{s}.")))
+    };
+    if let Some((key, old, new)) = changes.iter().find(|(k, _, _)| is_shape(k)) {
+        return Err(format!(
+            "cannot resume from {}: {key} was {old} there but is {new} in the config; \
+             it changes the model's shape (restore it, or use a fresh run directory)",
+            c.dir.display()
+        ));
+    }
+    for (key, old, new) in changes {
+        tracing::warn!("resuming with a changed key: {key} = {new} (was {old})");
+    }
+    Ok(())
 }
 
 /// Load and verify the checkpoint in `dir`.
@@ -199,8 +272,18 @@ pub fn latest(root: &Path) -> Option<PathBuf> {
     list(root).pop().map(|(_, p)| p)
 }
 
-/// Delete all but the newest `keep` checkpoints (and any `keep_also`, e.g. the best one).
+/// Delete all but the newest `keep` checkpoints (and any `keep_also`, e.g. the best one),
+/// and what killed writers left behind (`.partial-*`, `.replaced-*` of other processes).
 pub fn prune(root: &Path, keep: usize, keep_also: Option<&Path>) -> io::Result<()> {
+    let own = format!("-{}", std::process::id());
+    for e in fs::read_dir(root)?.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = (name.starts_with(".partial-step-") || name.starts_with(".replaced-step-"))
+            && !name.ends_with(&own);
+        if stale {
+            fs::remove_dir_all(e.path())?;
+        }
+    }
     let all = list(root);
     let n = all.len();
     for (_, dir) in all.into_iter().take(n.saturating_sub(keep.max(1))) {

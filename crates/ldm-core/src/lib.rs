@@ -11,6 +11,7 @@ pub mod progress;
 pub mod record;
 pub mod rundir;
 pub mod seed;
+pub mod stop;
 pub mod train;
 
 pub use config::{ConfigError, Loaded};

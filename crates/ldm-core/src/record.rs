@@ -21,3 +21,20 @@ pub fn from_bytes<M: Module>(m: M, bytes: &[u8]) -> Result<M, String> {
     m.try_load_record(record)
         .map_err(|e| format!("weights do not fit the model: {e:?}"))
 }
+
+/// The tensors of a weights file by module path, as raw little-endian bytes. Parameter ids
+/// (random per process) are left out: two runs have "the same weights" when these are equal.
+pub fn tensors(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| format!("not a weights file: {e:?}"))?;
+    reader
+        .tensor_names()
+        .into_iter()
+        .map(|name| {
+            let data = reader
+                .tensor_data(name)
+                .map_err(|e| format!("reading {name}: {e:?}"))?;
+            Ok((name.to_string(), data))
+        })
+        .collect()
+}

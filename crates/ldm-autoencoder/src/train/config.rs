@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
-use ldm_core::train::LrConfig;
+use ldm_core::train::{LrConfig, OnNan};
 
 use crate::autoencoder::AutoencoderConfig;
 use crate::critic::CriticConfig;
@@ -114,6 +114,10 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
     /// Training images encoded to estimate the latent scale factor (1 / std).
     pub scale_images: usize,
+    /// A NaN or infinite loss: "stop" (the last good checkpoint stays) or "skip" the update.
+    pub on_nan: OnNan,
+    /// With on_nan = "skip": stop anyway after this many skipped steps.
+    pub max_nan_skips: u64,
 }
 
 impl Default for TrainConfig {
@@ -137,6 +141,8 @@ impl Default for TrainConfig {
             checkpoint_every: 500,
             keep_checkpoints: 3,
             scale_images: 1024,
+            on_nan: OnNan::Stop,
+            max_nan_skips: 10,
         }
     }
 }

@@ -18,8 +18,8 @@ use serde_json::json;
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{Ema, clip_global_norm};
-use ldm_core::{RunDir, checkpoint, progress, seed};
+use ldm_core::train::{Ema, NanGuard, clip_global_norm};
+use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 
 use crate::artifacts::{AutoencoderInfo, autoencoder_dir, save_autoencoder};
@@ -46,10 +46,19 @@ struct State {
     opt_critic: ModuleOptimizer,
     ema: Option<Ema<Autoencoder>>,
     position: Position,
+    images_seen: u64,
+    nan: NanGuard,
+    /// The latest validation PSNR, kept with the checkpoint so pruning keeps the best one.
+    val_psnr: Option<f64>,
 }
 
 impl State {
-    fn save(&self, run: &RunDir, cfg: &AutoencoderSection, keep: usize) -> Result<(), String> {
+    fn save(
+        &self,
+        run: &RunDir,
+        cfg: &AutoencoderSection,
+        keep: usize,
+    ) -> Result<std::path::PathBuf, String> {
         let mut files = vec![
             ("autoencoder.bpk", bytes(&self.ae)?),
             ("critic.bpk", bytes(&self.critic)?),
@@ -73,35 +82,28 @@ impl State {
         }
         let meta = json!({
             "stage": "autoencoder",
-            "step": self.step,
+            "config": { "autoencoder": cfg },
             "position": self.position,
+            "images_seen": self.images_seen,
+            "nan_skipped": self.nan.skipped,
             "ema_updates": self.ema.as_ref().map(|e| e.updates),
-            "model": cfg.model,
+            "best": self.val_psnr.map(|v| json!({
+                "name": "val_psnr", "value": v, "higher_is_better": true
+            })),
         });
         let root = run.checkpoints().join("autoencoder");
-        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)?;
-        Ok(())
+        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)
     }
 
     fn load(mut self, dir: &std::path::Path, cfg: &AutoencoderSection) -> Result<Self, String> {
         let c = checkpoint::load(dir)?;
-        if c.meta["stage"] != "autoencoder" {
-            return Err(format!(
-                "{} is not an autoencoder checkpoint (stage {})",
-                dir.display(),
-                c.meta["stage"]
-            ));
-        }
-        let saved: crate::AutoencoderConfig =
-            serde_json::from_value(c.meta["model"].clone()).map_err(|e| e.to_string())?;
-        if saved != cfg.model {
-            return Err(format!(
-                "{}: the checkpoint's [autoencoder.model] differs from the config's ({saved:?} vs {:?}); \
-                 a changed model shape cannot resume",
-                dir.display(),
-                cfg.model
-            ));
-        }
+        let current = json!({ "autoencoder": cfg });
+        checkpoint::check_resume(
+            &c,
+            "autoencoder",
+            &current,
+            &["autoencoder.model", "autoencoder.critic"],
+        )?;
         self.ae = restore(self.ae, c.file("autoencoder.bpk")?)?;
         self.critic = restore(self.critic, c.file("critic.bpk")?)?;
         let opt = |o: ModuleOptimizer, name: &str| -> Result<ModuleOptimizer, String> {
@@ -116,6 +118,9 @@ impl State {
         }
         self.position =
             serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
+        self.images_seen = c.meta["images_seen"].as_u64().unwrap_or(0);
+        self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
+        self.val_psnr = c.meta["best"]["value"].as_f64();
         self.step = c.step;
         Ok(self)
     }
@@ -147,6 +152,9 @@ pub fn train(
         opt_ae: adamw(t.betas, t.weight_decay),
         opt_critic: adamw(t.critic_betas, 0.0),
         position: Position::default(),
+        images_seen: 0,
+        nan: NanGuard::new(t.on_nan, t.max_nan_skips),
+        val_psnr: None,
     };
     if let Start::Resume(dir) = &start {
         state = state.load(dir, cfg)?;
@@ -179,6 +187,7 @@ pub fn train(
         t.steps
     );
 
+    let ckpt_root = run.checkpoints().join("autoencoder");
     let bar = progress::bar(t.steps, "autoencoder");
     bar.set_position(state.step);
     let mut clock = (Instant::now(), 0usize);
@@ -204,20 +213,30 @@ pub fn train(
             &cfg.loss,
             gan_on,
         );
-        if !out.stats.total.is_finite() {
-            return Err(format!(
-                "non-finite autoencoder loss at step {step} (pixel {}, perceptual {}, kl {}, gan {}); \
-                 the last checkpoint is intact",
-                out.stats.pixel, out.stats.perceptual, out.stats.kl, out.stats.gan
-            ));
-        }
-        let (grads, grad_norm) = clip_global_norm(out.grads, &state.ae, t.grad_clip);
-        state.ae = state.opt_ae.step(lr, state.ae, grads);
-        if let Some(e) = state.ema.as_mut() {
-            e.update(&state.ae);
+        let s = &out.stats;
+        let apply = state.nan.check(
+            "autoencoder",
+            step + 1,
+            &[
+                ("pixel", s.pixel),
+                ("perceptual", s.perceptual),
+                ("kl", s.kl),
+                ("gan", s.gan),
+                ("total", s.total),
+            ],
+            checkpoint::latest(&ckpt_root).as_deref(),
+        )?;
+        let mut grad_norm = f64::NAN;
+        if apply {
+            let (grads, norm) = clip_global_norm(out.grads, &state.ae, t.grad_clip);
+            grad_norm = norm;
+            state.ae = state.opt_ae.step(lr, state.ae, grads);
+            if let Some(e) = state.ema.as_mut() {
+                e.update(&state.ae);
+            }
         }
         let mut critic_stats = (0.0, 0.0, 0.0, 0.0);
-        if gan_on {
+        if gan_on && apply {
             let (grads, loss, real, fake) = critic_step(&state.critic, x, out.recon, &cfg.loss);
             let (grads, norm) = clip_global_norm(grads, &state.critic, t.grad_clip);
             state.critic = state.opt_critic.step(t.critic_lr, state.critic, grads);
@@ -225,6 +244,7 @@ pub fn train(
         }
         state.step += 1;
         state.position = loader.position();
+        state.images_seen += batch.shape[0] as u64;
         clock.1 += batch.shape[0];
         bar.set_position(state.step);
         bar.set_message(format!("loss {:.4}", out.stats.total));
@@ -252,6 +272,7 @@ pub fn train(
                         ("lr", lr),
                         ("images_per_sec", rate),
                         ("skipped", loader.skipped() as f64),
+                        ("nan_skipped", state.nan.skipped as f64),
                     ],
                 )
                 .map_err(|e| e.to_string())?;
@@ -292,9 +313,15 @@ pub fn train(
                     ],
                 )
                 .map_err(|e| e.to_string())?;
+            state.val_psnr = Some(last_val.psnr);
         }
-        if state.step % t.checkpoint_every == 0 || state.step == t.steps {
-            state.save(run, cfg, t.keep_checkpoints)?;
+        let halt = stop::check(state.step).filter(|_| state.step < t.steps);
+        if state.step % t.checkpoint_every == 0 || state.step == t.steps || halt.is_some() {
+            let dir = state.save(run, cfg, t.keep_checkpoints)?;
+            if let Some(reason) = halt {
+                bar.finish_and_clear();
+                return Err(stop::halted(reason, "autoencoder", state.step, &dir));
+            }
         }
     }
     bar.finish_and_clear();

@@ -4,6 +4,7 @@
 //! Each crate defines the config struct for what it builds (beside the model); the binary
 //! composes them into the experiment config and loads it through [`load`].
 
+mod diff;
 mod error;
 mod overrides;
 mod source;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub use diff::{Change, changed_keys};
 pub use error::{ConfigError, closest};
 pub use source::{Layered, Origin, deep_merge, load_layered};
 pub use validate::{Checks, Validate};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
-use ldm_core::train::{LrConfig, LrShape};
+use ldm_core::train::{LrConfig, LrShape, OnNan};
 
 use crate::samplers::SamplingConfig;
 use crate::unet::UNetConfig;
@@ -43,6 +43,10 @@ pub struct DenoiserTrainConfig {
     /// Prompts of the preview grids; each row of a grid is one prompt.
     pub prompts: Vec<String>,
     pub samples_per_prompt: usize,
+    /// A NaN or infinite loss: "stop" (the last good checkpoint stays) or "skip" the update.
+    pub on_nan: OnNan,
+    /// With on_nan = "skip": stop anyway after this many skipped steps.
+    pub max_nan_skips: u64,
 }
 
 impl Default for DenoiserTrainConfig {
@@ -69,6 +73,8 @@ impl Default for DenoiserTrainConfig {
             sample_every: 0,
             prompts: Vec::new(),
             samples_per_prompt: 8,
+            on_nan: OnNan::Stop,
+            max_nan_skips: 10,
         }
     }
 }

@@ -25,11 +25,11 @@ use rand::Rng;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::train::{Ema, clip_global_norm};
-use ldm_core::{RunDir, progress, seed};
+use ldm_core::train::{Ema, NanGuard, clip_global_norm};
+use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
 use ldm_data::order::{Order, Position};
-use state::{State, adamw};
+use state::{State, adamw, run_config};
 
 use crate::config::DiffusionConfig;
 use crate::noise::{gaussian, normals};
@@ -104,9 +104,13 @@ pub fn train<T: TextModel>(
         opt_unet: adamw(t.weight_decay),
         opt_text: adamw(t.weight_decay),
         position: Position::default(),
+        latents_seen: 0,
+        nan: NanGuard::new(t.on_nan, t.max_nan_skips),
+        val_loss: None,
     };
+    let config = run_config(cfg, diffusion, &text_description);
     if let Start::Resume(dir) = &start {
-        state = state.load(dir, cfg)?;
+        state = state.load(dir, &config)?;
         tracing::info!(
             "resuming the denoiser from {} at step {}",
             dir.display(),
@@ -125,6 +129,7 @@ pub fn train<T: TextModel>(
         t.steps
     );
 
+    let ckpt_root = run.checkpoints().join("denoiser");
     let bar = progress::bar(t.steps, "denoiser");
     bar.set_position(state.step);
     let mut clock = (Instant::now(), 0usize);
@@ -134,7 +139,10 @@ pub fn train<T: TextModel>(
     };
     while state.step < t.steps {
         let step = state.step;
+        // Every random draw of this step (noise, timesteps, dropout in the models) derives
+        // from (seed, step), so a resumed run draws exactly what an uninterrupted one would.
         let mut rng = seed::rng(seed_value, "denoiser/step", step);
+        ad.seed(seed::derive(seed_value, "denoiser/device", step));
         let lr = t.lr.at(step, t.steps);
         let mut acc_unet = GradientsAccumulator::new();
         let mut acc_text = GradientsAccumulator::new();
@@ -170,20 +178,26 @@ pub fn train<T: TextModel>(
             }
             acc_unet.accumulate(&state.unet, GradientsParams::from_grads(grads, &state.unet));
         }
-        if !loss_sum.is_finite() {
-            return Err(format!(
-                "non-finite denoiser loss at step {step}; the last checkpoint is intact"
-            ));
+        let apply = state.nan.check(
+            "denoiser",
+            step + 1,
+            &[("weighted_mse", loss_sum)],
+            checkpoint::latest(&ckpt_root).as_deref(),
+        )?;
+        let mut grad_norm = f64::NAN;
+        if apply {
+            let (grads, norm) = clip_global_norm(acc_unet.grads(), &state.unet, t.grad_clip);
+            grad_norm = norm;
+            state.unet = state.opt_unet.step(lr, state.unet, grads);
+            if state.text.trainable() {
+                let (g, _) = clip_global_norm(acc_text.grads(), &state.text, t.grad_clip);
+                state.text = state.opt_text.step(lr, state.text, g);
+            }
+            state.ema.update(&state.unet);
         }
-        let (grads, grad_norm) = clip_global_norm(acc_unet.grads(), &state.unet, t.grad_clip);
-        state.unet = state.opt_unet.step(lr, state.unet, grads);
-        if state.text.trainable() {
-            let (g, _) = clip_global_norm(acc_text.grads(), &state.text, t.grad_clip);
-            state.text = state.opt_text.step(lr, state.text, g);
-        }
-        state.ema.update(&state.unet);
         state.step += 1;
         state.position = order.position();
+        state.latents_seen += (t.batch_size * t.grad_accum) as u64;
         clock.1 += t.batch_size * t.grad_accum;
         bar.set_position(state.step);
         bar.set_message(format!("loss {loss_sum:.4}"));
@@ -200,6 +214,7 @@ pub fn train<T: TextModel>(
                         ("grad_norm", grad_norm),
                         ("lr", lr),
                         ("latents_per_sec", rate),
+                        ("nan_skipped", state.nan.skipped as f64),
                     ],
                 )
                 .map_err(|e| e.to_string())?;
@@ -234,6 +249,7 @@ pub fn train<T: TextModel>(
                     ],
                 )
                 .map_err(|e| e.to_string())?;
+            state.val_loss = Some(last_val.loss);
         }
         let preview =
             (t.sample_every > 0 && state.step % t.sample_every == 0) || state.step == t.steps;
@@ -255,8 +271,13 @@ pub fn train<T: TextModel>(
                 device,
             )?;
         }
-        if state.step % t.checkpoint_every == 0 || state.step == t.steps {
-            state.save(run, cfg, t.keep_checkpoints)?;
+        let halt = stop::check(state.step).filter(|_| state.step < t.steps);
+        if state.step % t.checkpoint_every == 0 || state.step == t.steps || halt.is_some() {
+            let dir = state.save(run, &config, t.keep_checkpoints)?;
+            if let Some(reason) = halt {
+                bar.finish_and_clear();
+                return Err(stop::halted(reason, "denoiser", state.step, &dir));
+            }
         }
     }
     bar.finish_and_clear();

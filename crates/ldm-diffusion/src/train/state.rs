@@ -9,10 +9,10 @@ use serde_json::json;
 use ldm_core::RunDir;
 use ldm_core::checkpoint;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::Ema;
+use ldm_core::train::{Ema, NanGuard};
 use ldm_data::order::Position;
 
-use crate::unet::{UNet, UNetConfig};
+use crate::unet::UNet;
 
 use super::config::DenoiserSection;
 use super::text::TextModel;
@@ -25,6 +25,20 @@ pub(super) struct State<T: TextModel> {
     pub(super) opt_text: ModuleOptimizer,
     pub(super) ema: Ema<UNet>,
     pub(super) position: Position,
+    pub(super) latents_seen: u64,
+    pub(super) nan: NanGuard,
+    /// The latest validation loss, kept with the checkpoint so pruning keeps the best one.
+    pub(super) val_loss: Option<f64>,
+}
+
+/// What a denoiser checkpoint records of the config: its own section, the diffusion process
+/// and the text encoder (whose change would not fit the saved conditioning weights).
+pub(super) fn run_config(
+    cfg: &DenoiserSection,
+    diffusion: &crate::config::DiffusionConfig,
+    text: &serde_json::Value,
+) -> serde_json::Value {
+    json!({ "denoiser": cfg, "diffusion": diffusion, "text": text })
 }
 
 pub(super) fn adamw(weight_decay: f64) -> ModuleOptimizer {
@@ -38,9 +52,9 @@ impl<T: TextModel> State<T> {
     pub(super) fn save(
         &self,
         run: &RunDir,
-        cfg: &DenoiserSection,
+        config: &serde_json::Value,
         keep: usize,
-    ) -> Result<(), String> {
+    ) -> Result<std::path::PathBuf, String> {
         let mut files = vec![
             ("unet.bpk", bytes(&self.unet)?),
             ("ema.bpk", bytes(&self.ema.model)?),
@@ -64,32 +78,23 @@ impl<T: TextModel> State<T> {
         }
         let meta = json!({
             "stage": "denoiser",
+            "config": config,
             "position": self.position,
+            "latents_seen": self.latents_seen,
+            "nan_skipped": self.nan.skipped,
             "ema_updates": self.ema.updates,
-            "model": cfg.model,
+            "best": self.val_loss.map(|v| json!({
+                "name": "val_loss", "value": v, "higher_is_better": false
+            })),
         });
         let root = run.checkpoints().join("denoiser");
-        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)?;
-        Ok(())
+        checkpoint::save_and_prune(&root, self.step, &files, meta, keep)
     }
 
-    pub(super) fn load(mut self, dir: &Path, cfg: &DenoiserSection) -> Result<Self, String> {
+    /// `config`: the sections that shaped this run (see [`run_config`]).
+    pub(super) fn load(mut self, dir: &Path, config: &serde_json::Value) -> Result<Self, String> {
         let c = checkpoint::load(dir)?;
-        if c.meta["stage"] != "denoiser" {
-            return Err(format!(
-                "{} is not a denoiser checkpoint (stage {})",
-                dir.display(),
-                c.meta["stage"]
-            ));
-        }
-        let saved: UNetConfig =
-            serde_json::from_value(c.meta["model"].clone()).map_err(|e| e.to_string())?;
-        if saved != cfg.model {
-            return Err(format!(
-                "{}: the checkpoint's [denoiser.model] differs from the config's; a changed model shape cannot resume",
-                dir.display()
-            ));
-        }
+        checkpoint::check_resume(&c, "denoiser", config, &["denoiser.model", "text"])?;
         self.unet = restore(self.unet, c.file("unet.bpk")?)?;
         self.ema.model = restore(self.ema.model, c.file("ema.bpk")?)?;
         self.ema.updates = c.meta["ema_updates"].as_u64().unwrap_or(0);
@@ -104,6 +109,9 @@ impl<T: TextModel> State<T> {
         }
         self.position =
             serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
+        self.latents_seen = c.meta["latents_seen"].as_u64().unwrap_or(0);
+        self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
+        self.val_loss = c.meta["best"]["value"].as_f64();
         self.step = c.step;
         Ok(self)
     }
