@@ -1,5 +1,6 @@
 //! A set of feature vectors (one row per image), the common input of FID and KID.
 
+use burn::tensor::Tensor;
 use nalgebra::DMatrix;
 
 /// `len()` rows of `dim` features each, row-major.
@@ -12,7 +13,7 @@ pub struct Features {
 impl Features {
     /// Rows of `dim` values laid end to end (e.g. a `[N, D]` tensor's data).
     pub fn new(data: Vec<f32>, dim: usize) -> Result<Self, String> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(format!(
                 "{} values do not make rows of {dim} features",
                 data.len()
@@ -26,6 +27,16 @@ impl Features {
             ));
         }
         Ok(Self { dim, data })
+    }
+
+    /// The rows of a `[N, D]` tensor, e.g. `Evaluator::image_features`.
+    pub fn from_tensor(t: Tensor<2>) -> Result<Self, String> {
+        let [_, dim] = t.dims();
+        let data = t
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        Self::new(data, dim)
     }
 
     pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self, String> {
