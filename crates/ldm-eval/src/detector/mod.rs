@@ -5,12 +5,12 @@
 //! Input is an 8-bit [`RgbImage`] at the dataset's resolution (what `ldm sample` writes; a
 //! decoded `[B, 3, H, W]` batch in [-1, 1] converts with `ldm_data::grid::to_images`).
 //!
-//! 1. every pixel is read as background plus some coverage of one palette colour ([`unmix`]);
+//! 1. every pixel is read as background plus some coverage of one palette colour (`unmix.rs`);
 //! 2. pixels at least half covered form the foreground, split into 4-connected components,
 //!    and specks smaller than `min_area` are dropped;
 //! 3. a component's colour is the palette entry that best explains its median core colour;
 //! 4. its shape, size and centre are the rendered candidate that best reproduces its
-//!    coverage ([`fit`]).
+//!    coverage (`fit.rs`).
 
 mod components;
 mod fit;
