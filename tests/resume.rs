@@ -2,6 +2,7 @@
 //! and continued with `--resume latest`, give the same weights, byte for byte (CPU backend).
 //! The autoencoder's pieces straddle `disc_start` (critic and both optimizers in play); the
 //! denoiser's run has EMA, a trainable text encoder, caption dropout and gradient accumulation.
+//! Optimizer states are compared too (entry by entry, through their parameter paths).
 
 mod common;
 
@@ -49,10 +50,16 @@ fn ok(r: Run, what: &str) -> Run {
     r
 }
 
-/// Every tensor of a weights file (by module path), without parameter ids.
+/// Every tensor of a weights file (by module path), without parameter ids; for optimizer
+/// files (`opt_*`) every state tensor and scalar, by parameter path.
 fn weights(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ldm_core::record::tensors(&bytes).unwrap()
+    let name = path.file_name().unwrap().to_string_lossy();
+    if name.starts_with("opt_") {
+        ldm_core::record::optimizer_state(&bytes).unwrap()
+    } else {
+        ldm_core::record::tensors(&bytes).unwrap()
+    }
 }
 
 fn assert_same(a: &Path, b: &Path, files: &[&str]) {
@@ -114,7 +121,13 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     assert_same(
         &ckpt(&a, "autoencoder", 12),
         &ckpt(&b, "autoencoder", 12),
-        &["autoencoder.bpk", "critic.bpk", "ema.bpk"],
+        &[
+            "autoencoder.bpk",
+            "critic.bpk",
+            "ema.bpk",
+            "opt_autoencoder.bpk",
+            "opt_critic.bpk",
+        ],
     );
     assert_same(&a, &b, &["autoencoder/model.bpk"]);
     // The critic really trained after disc_start (so its resume was exercised).
@@ -147,7 +160,13 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     assert_same(
         &ckpt(&a, "denoiser", 10),
         &ckpt(&b, "denoiser", 10),
-        &["unet.bpk", "ema.bpk", "text.bpk"],
+        &[
+            "unet.bpk",
+            "ema.bpk",
+            "text.bpk",
+            "opt_unet.bpk",
+            "opt_text.bpk",
+        ],
     );
     assert_same(&a, &b, &["denoiser/model.bpk", "denoiser/text.bpk"]);
 }

@@ -33,6 +33,18 @@ pub enum Command {
     TrainDenoiser(ResumableCommand),
     /// Generate images for prompts with the trained denoiser and autoencoder.
     Sample(SampleCommand),
+    /// Check and compare training checkpoints.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+}
+
+#[derive(Subcommand)]
+pub enum CheckpointCommand {
+    /// Verify checkpoints (a run directory, a stage's checkpoint folder, or one checkpoint):
+    /// every manifest readable, every file's size and CRC-32 as recorded.
+    Verify { paths: Vec<PathBuf> },
+    /// Compare the weights in two checkpoints (or two weights files) tensor by tensor.
+    Diff { a: PathBuf, b: PathBuf },
 }
 
 impl Command {

@@ -272,23 +272,52 @@ pub fn latest(root: &Path) -> Option<PathBuf> {
     list(root).pop().map(|(_, p)| p)
 }
 
-/// Delete all but the newest `keep` checkpoints (and any `keep_also`, e.g. the best one),
-/// and what killed writers left behind (`.partial-*`, `.replaced-*` of other processes).
-pub fn prune(root: &Path, keep: usize, keep_also: Option<&Path>) -> io::Result<()> {
+/// Remove what killed writers left under `root` (`.partial-*`, `.replaced-*`, `.pruned-*`
+/// of other processes): never checkpoints, only their temporaries. Called when a training
+/// stage starts and after each save.
+pub fn sweep_stale(root: &Path) -> io::Result<()> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Ok(());
+    };
     let own = format!("-{}", std::process::id());
-    for e in fs::read_dir(root)?.filter_map(|e| e.ok()) {
+    for e in entries.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().into_owned();
-        let stale = (name.starts_with(".partial-step-") || name.starts_with(".replaced-step-"))
+        let stale = [".partial-step-", ".replaced-step-", ".pruned-step-"]
+            .iter()
+            .any(|p| name.starts_with(p))
             && !name.ends_with(&own);
-        if stale {
-            fs::remove_dir_all(e.path())?;
+        if !stale {
+            continue;
         }
+        // A writer killed between moving an old copy aside and renaming the new one in:
+        // the old copy is still a whole checkpoint, so it goes back.
+        if let Some(rest) = name.strip_prefix(".replaced-") {
+            let step_name = rest.rsplit_once('-').map_or(rest, |(s, _)| s);
+            let back = root.join(step_name);
+            if !back.exists() {
+                fs::rename(e.path(), back)?;
+                continue;
+            }
+        }
+        fs::remove_dir_all(e.path())?;
     }
+    Ok(())
+}
+
+/// Delete all but the newest `keep` checkpoints (and any `keep_also`, e.g. the best one),
+/// and stale temporaries.
+pub fn prune(root: &Path, keep: usize, keep_also: Option<&Path>) -> io::Result<()> {
+    sweep_stale(root)?;
     let all = list(root);
     let n = all.len();
     for (_, dir) in all.into_iter().take(n.saturating_sub(keep.max(1))) {
         if Some(dir.as_path()) != keep_also {
-            fs::remove_dir_all(dir)?;
+            // Renamed out of the way first: a crash mid-delete must not leave a half-deleted
+            // checkpoint under its final name.
+            let name = dir.file_name().unwrap_or_default().to_string_lossy();
+            let doomed = root.join(format!(".pruned-{name}-{}", std::process::id()));
+            fs::rename(&dir, &doomed)?;
+            fs::remove_dir_all(doomed)?;
         }
     }
     Ok(())

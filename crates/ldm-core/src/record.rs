@@ -38,3 +38,32 @@ pub fn tensors(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<u8
         })
         .collect()
 }
+
+/// An optimizer state file's tensors and scalars by module path (`<path>.<field>`), raw bytes
+/// (scalars as text): optimizer files key each entry by a parameter id that is random per
+/// process, so they are compared through the id -> module path table they carry.
+pub fn optimizer_state(
+    bytes: &[u8],
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>, String> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| format!("not an optimizer state file: {e:?}"))?;
+    let paths = reader.metadata();
+    let by_path = |name: &str| -> Result<String, String> {
+        let (id, field) = name.split_once('.').unwrap_or((name, ""));
+        let path = paths
+            .get(id)
+            .ok_or_else(|| format!("optimizer entry {name} has no parameter path"))?;
+        Ok(format!("{path}.{field}"))
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for name in reader.tensor_names() {
+        let data = reader
+            .tensor_data(name)
+            .map_err(|e| format!("reading {name}: {e:?}"))?;
+        out.insert(by_path(name)?, data);
+    }
+    for (name, value) in reader.scalars() {
+        out.insert(by_path(name)?, format!("{value:?}").into_bytes());
+    }
+    Ok(out)
+}

@@ -188,6 +188,7 @@ pub fn train(
     );
 
     let ckpt_root = run.checkpoints().join("autoencoder");
+    checkpoint::sweep_stale(&ckpt_root).map_err(|e| format!("{}: {e}", ckpt_root.display()))?;
     let bar = progress::bar(t.steps, "autoencoder");
     bar.set_position(state.step);
     let mut clock = (Instant::now(), 0usize);

@@ -1,5 +1,6 @@
 //! One file per command.
 
+mod checkpoint;
 mod config_show;
 mod data_inspect;
 mod encode;
@@ -8,7 +9,7 @@ mod train_autoencoder;
 mod train_denoiser;
 mod train_perceptual;
 
-use crate::cli::{Cli, Command, ConfigCommand, DataCommand};
+use crate::cli::{CheckpointCommand, Cli, Command, ConfigCommand, DataCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -21,5 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encode(c) => encode::run(&c),
         Command::TrainDenoiser(c) => train_denoiser::run(&c),
         Command::Sample(c) => sample::run(&c),
+        Command::Checkpoint(CheckpointCommand::Verify { paths }) => checkpoint::verify(&paths),
+        Command::Checkpoint(CheckpointCommand::Diff { a, b }) => checkpoint::diff(&a, &b),
     }
 }

@@ -83,10 +83,12 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
         let dir = denoiser_dir(run.root());
         std::fs::create_dir_all(&dir)?;
         ScratchConfig::save_tokenizer(&tokenizer, &dir).map_err(anyhow::Error::msg)?;
-        let encoder = exp
-            .text
-            .scratch
-            .init(tokenizer.vocab_size(), max_len, &device);
+        // Built on the autodiff device: forking a module there keeps each parameter's
+        // require-grad flag, and parameters made elsewhere have none (they would never train).
+        let encoder =
+            exp.text
+                .scratch
+                .init(tokenizer.vocab_size(), max_len, &device.clone().autodiff());
         let text = ScratchModel::new(encoder, tokenizer, dropout);
         tracing::info!(
             "scratch text encoder: dim {}, trained with the denoiser",

@@ -130,6 +130,7 @@ pub fn train<T: TextModel>(
     );
 
     let ckpt_root = run.checkpoints().join("denoiser");
+    checkpoint::sweep_stale(&ckpt_root).map_err(|e| format!("{}: {e}", ckpt_root.display()))?;
     let bar = progress::bar(t.steps, "denoiser");
     bar.set_position(state.step);
     let mut clock = (Instant::now(), 0usize);
