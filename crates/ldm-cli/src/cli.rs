@@ -33,6 +33,11 @@ pub enum Command {
     TrainDenoiser(ResumableCommand),
     /// Generate images for prompts with the trained denoiser and autoencoder.
     Sample(SampleCommand),
+    /// Every stage in order: perceptual net, autoencoder, latents, denoiser, sample grids,
+    /// evaluation, report. Finished stages are skipped, interrupted ones continued.
+    Run(PipelineCommand),
+    /// Write report.html (config, metrics, training curves, grids) for a run directory.
+    Report(ReportCommand),
     /// Check and compare training checkpoints.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
@@ -83,6 +88,25 @@ pub struct SampleCommand {
     /// Output PNG (default: <run>/samples/sample.png).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+}
+
+/// `ldm run`: the whole pipeline.
+#[derive(Args, Clone)]
+pub struct PipelineCommand {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// A cache of finished stages shared between runs: stages found there are linked in
+    /// instead of computed, and computed ones are added.
+    #[arg(long, value_name = "DIR")]
+    pub share: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct ReportCommand {
+    /// The run directory.
+    pub run_dir: PathBuf,
 }
 
 /// A command that writes into a run directory.

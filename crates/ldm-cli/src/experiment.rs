@@ -15,6 +15,8 @@ use ldm_diffusion::DiffusionConfig;
 use ldm_diffusion::train::DenoiserSection;
 use ldm_text::TextConfig;
 
+use crate::commands::report::ReportSection;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Experiment {
@@ -33,6 +35,8 @@ pub struct Experiment {
     /// The noise schedule, prediction target, loss weighting and timestep sampling.
     pub diffusion: DiffusionConfig,
     pub denoiser: DenoiserSection,
+    /// What `ldm run` draws for its report (the sample grid's prompts).
+    pub report: ReportSection,
 }
 
 impl Default for Experiment {
@@ -47,6 +51,7 @@ impl Default for Experiment {
             text: TextConfig::default(),
             diffusion: DiffusionConfig::default(),
             denoiser: DenoiserSection::default(),
+            report: ReportSection::default(),
         }
     }
 }
@@ -67,6 +72,7 @@ impl Validate for Experiment {
         c.section("text", |c| self.text.validate(c));
         c.section("diffusion", |c| self.diffusion.validate(c));
         c.section("denoiser", |c| self.denoiser.validate(c));
+        c.section("report", |c| self.report.validate(c));
         let f = self.autoencoder.model.factor() as u32;
         c.check(
             "autoencoder.model.channel_mult",

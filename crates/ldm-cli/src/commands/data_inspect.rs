@@ -2,6 +2,7 @@
 //! lengths, and draw a grid of training samples with their captions in a text file beside it.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,9 +11,9 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use ldm_core::metrics::MetricsLog;
-use ldm_core::progress;
+use ldm_core::{RunDir, progress};
 use ldm_data::grid::write_grid;
-use ldm_data::{BadSample, Source, Transform};
+use ldm_data::{BadSample, Source, Splits, Transform};
 
 use crate::cli::{ConfigArgs, RunArgs};
 use crate::experiment::Experiment;
@@ -105,7 +106,43 @@ pub fn run(args: &ConfigArgs, run_args: &RunArgs, grid_n: usize) -> anyhow::Resu
         }
     }
 
-    // The grid shows what training sees: the evaluation transform of the first samples.
+    let (grid_path, captions_path) = write_data_grid(&exp, &splits, &run, grid_n)?;
+    println!(
+        "grid: {} (captions: {})",
+        grid_path.display(),
+        captions_path.display()
+    );
+
+    let summary = json!({
+        "train": { "readable": train.ok, "bad": train.bad.iter().map(ToString::to_string).collect::<Vec<_>>() },
+        "val": { "readable": val.ok, "bad": val.bad.iter().map(ToString::to_string).collect::<Vec<_>>() },
+    });
+    let summary_path = run.root().join("data-summary.json");
+    ldm_core::atomic::write(
+        &summary_path,
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    MetricsLog::open(&run.metrics())?.log(
+        "data",
+        0,
+        &[
+            ("train_samples", train.ok as f64),
+            ("val_samples", val.ok as f64),
+            ("skipped", (train.bad.len() + val.bad.len()) as f64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A grid of the first `grid_n` readable training samples as training sees them (the
+/// evaluation transform) at `samples/data-grid.png`, and their captions beside it in
+/// `samples/data-grid.txt`; returns both paths.
+pub fn write_data_grid(
+    exp: &Experiment,
+    splits: &Splits,
+    run: &RunDir,
+    grid_n: usize,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     let transform = Transform::eval(&exp.data);
     let mut images: Vec<DynamicImage> = Vec::new();
     let mut captions = String::new();
@@ -132,29 +169,5 @@ pub fn run(args: &ConfigArgs, run_args: &RunArgs, grid_n: usize) -> anyhow::Resu
     write_grid(&grid_path, &images, cols, 64).map_err(anyhow::Error::msg)?;
     ldm_core::atomic::write(&captions_path, captions.as_bytes())
         .with_context(|| format!("writing {}", captions_path.display()))?;
-    println!(
-        "grid: {} (captions: {})",
-        grid_path.display(),
-        captions_path.display()
-    );
-
-    let summary = json!({
-        "train": { "readable": train.ok, "bad": train.bad.iter().map(ToString::to_string).collect::<Vec<_>>() },
-        "val": { "readable": val.ok, "bad": val.bad.iter().map(ToString::to_string).collect::<Vec<_>>() },
-    });
-    let summary_path = run.root().join("data-summary.json");
-    ldm_core::atomic::write(
-        &summary_path,
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
-    MetricsLog::open(&run.metrics())?.log(
-        "data",
-        0,
-        &[
-            ("train_samples", train.ok as f64),
-            ("val_samples", val.ok as f64),
-            ("skipped", (train.bad.len() + val.bad.len()) as f64),
-        ],
-    )?;
-    Ok(())
+    Ok((grid_path, captions_path))
 }

@@ -1,6 +1,13 @@
 //! `ldm encode CONFIG`: the latent cache (`<run>/latents/`) from the trained autoencoder.
 
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+use ldm_core::RunDir;
+use ldm_data::Splits;
+use ldm_data::latents::LatentManifest;
 
 use crate::cli::RunCommand;
 use crate::experiment::Experiment;
@@ -10,7 +17,23 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
     let device = exp.device()?;
     let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
-    let (ae, info) = load_autoencoder(&autoencoder_dir(run.root()), &device)
+    stage(&exp, &run, &device, &splits)?;
+    Ok(())
+}
+
+/// Where the latent cache of a run lives.
+pub fn latents_dir(run: &Path) -> PathBuf {
+    run.join("latents")
+}
+
+/// Encode every image of both splits into `<run>/latents/` with the run's autoencoder.
+pub fn stage(
+    exp: &Experiment,
+    run: &RunDir,
+    device: &Device,
+    splits: &Splits,
+) -> anyhow::Result<LatentManifest> {
+    let (ae, info) = load_autoencoder(&autoencoder_dir(run.root()), device)
         .map_err(|e| anyhow::anyhow!("{e} (train it first with `ldm train-autoencoder`)"))?;
     anyhow::ensure!(
         info.image_channels == exp.data.channels as usize && info.resolution == exp.data.resolution,
@@ -20,8 +43,8 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
         exp.data.channels,
         exp.data.resolution
     );
-    let dir = run.root().join("latents");
-    let m = ldm_autoencoder::encode::encode_dataset(&ae, &info, &splits, &exp.data, &dir, &device)
+    let dir = latents_dir(run.root());
+    let m = ldm_autoencoder::encode::encode_dataset(&ae, &info, splits, &exp.data, &dir, device)
         .map_err(anyhow::Error::msg)?;
     println!(
         "latents {:?} x {} train / {} val written to {} (scale factor {:.5})",
@@ -31,5 +54,5 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
         dir.display(),
         m.scale_factor
     );
-    Ok(())
+    Ok(m)
 }

@@ -4,6 +4,8 @@ mod checkpoint;
 mod config_show;
 mod data_inspect;
 mod encode;
+pub mod report;
+mod run;
 mod sample;
 mod train_autoencoder;
 mod train_denoiser;
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encode(c) => encode::run(&c),
         Command::TrainDenoiser(c) => train_denoiser::run(&c),
         Command::Sample(c) => sample::run(&c),
+        Command::Run(c) => run::run(&c),
+        Command::Report(c) => report::run(&c),
         Command::Checkpoint(CheckpointCommand::Verify { paths }) => checkpoint::verify(&paths),
         Command::Checkpoint(CheckpointCommand::Diff { a, b }) => checkpoint::diff(&a, &b),
     }

@@ -1,10 +1,13 @@
 //! `ldm sample CONFIG --prompt "..." [--prompt ...] --n 16 --steps 50 --sampler dpmpp-2m
 //! --guidance 5 --seed 0 --out grid.png`: pure noise -> denoiser -> decode once -> grid.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use burn::tensor::{Device, Tensor};
 
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+use ldm_core::RunDir;
 use ldm_diffusion::train::{
     DenoiserInfo, TextModel, denoiser_dir, load_denoiser, load_info, sample_latents,
 };
@@ -15,9 +18,37 @@ use crate::cli::SampleCommand;
 use crate::experiment::Experiment;
 use crate::text::{LiveText, ScratchModel};
 
+/// What to draw: `n` images for each prompt, with optional overrides of
+/// `[denoiser.sampling]`.
+#[derive(Clone, Debug)]
+pub struct SampleOptions {
+    pub prompts: Vec<String>,
+    pub n: usize,
+    pub steps: Option<usize>,
+    pub sampler: Option<String>,
+    pub guidance: Option<f64>,
+    pub seed: u64,
+    /// Output PNG (default: <run>/samples/sample.png).
+    pub out: Option<PathBuf>,
+}
+
+impl From<&SampleCommand> for SampleOptions {
+    fn from(cmd: &SampleCommand) -> Self {
+        Self {
+            prompts: cmd.prompts.clone(),
+            n: cmd.n,
+            steps: cmd.steps,
+            sampler: cmd.sampler.clone(),
+            guidance: cmd.guidance,
+            seed: cmd.seed,
+            out: cmd.out.clone(),
+        }
+    }
+}
+
 fn generate<T: TextModel>(
     exp: &Experiment,
-    cmd: &SampleCommand,
+    cmd: &SampleOptions,
     unet: &UNet,
     text: &T,
     info: &DenoiserInfo,
@@ -56,6 +87,18 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
     let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
     let device = exp.device()?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    stage(&exp, &run, &device, &SampleOptions::from(cmd))?;
+    Ok(())
+}
+
+/// Draw a grid (one row per prompt) with the run's denoiser and autoencoder; returns where
+/// it was written.
+pub fn stage(
+    exp: &Experiment,
+    run: &RunDir,
+    device: &Device,
+    cmd: &SampleOptions,
+) -> anyhow::Result<PathBuf> {
     let dir = denoiser_dir(run.root());
     // The text side must be the one the denoiser was trained with; checked before loading.
     let check = |want: serde_json::Value| -> anyhow::Result<()> {
@@ -75,26 +118,26 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
         Ok(())
     };
     let (ae, _) =
-        load_autoencoder(&autoencoder_dir(run.root()), &device).map_err(anyhow::Error::msg)?;
+        load_autoencoder(&autoencoder_dir(run.root()), device).map_err(anyhow::Error::msg)?;
     let z = if exp.text.is_frozen() {
         let encoder = exp
             .text
-            .frozen_encoder(&device)
+            .frozen_encoder(device)
             .map_err(anyhow::Error::msg)?;
-        check(text_description(&exp, Some(encoder.fingerprint())))?;
+        check(text_description(exp, Some(encoder.fingerprint())))?;
         let (unet, text, info) =
-            load_denoiser(&dir, LiveText::new(encoder), &device).map_err(anyhow::Error::msg)?;
-        generate(&exp, cmd, &unet, &text, &info, &device)?
+            load_denoiser(&dir, LiveText::new(encoder), device).map_err(anyhow::Error::msg)?;
+        generate(exp, cmd, &unet, &text, &info, device)?
     } else {
-        check(text_description(&exp, None))?;
+        check(text_description(exp, None))?;
         let (max_len, scratch) = (exp.text.max_len, &exp.text.scratch);
         let tokenizer = scratch
             .load_tokenizer(&dir, max_len)
             .map_err(anyhow::Error::msg)?;
-        let encoder = scratch.init(tokenizer.vocab_size(), max_len, &device);
+        let encoder = scratch.init(tokenizer.vocab_size(), max_len, device);
         let text = ScratchModel::new(encoder, tokenizer, exp.text.dropout(exp.seed));
-        let (unet, text, info) = load_denoiser(&dir, text, &device).map_err(anyhow::Error::msg)?;
-        generate(&exp, cmd, &unet, &text, &info, &device)?
+        let (unet, text, info) = load_denoiser(&dir, text, device).map_err(anyhow::Error::msg)?;
+        generate(exp, cmd, &unet, &text, &info, device)?
     };
     let images = ae.decode(z).clamp(-1.0, 1.0);
     let dims = images.dims();
@@ -115,5 +158,5 @@ pub fn run(cmd: &SampleCommand) -> anyhow::Result<()> {
         cmd.n,
         out.display()
     );
-    Ok(())
+    Ok(out)
 }

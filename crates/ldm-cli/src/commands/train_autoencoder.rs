@@ -3,11 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use burn::tensor::Device;
 
-use ldm_autoencoder::artifacts::{autoencoder_dir, load_perceptual, perceptual_dir};
+use ldm_autoencoder::artifacts::{
+    AutoencoderInfo, autoencoder_dir, load_perceptual, perceptual_dir,
+};
 use ldm_autoencoder::perceptual::{Perceptual, PretrainedLpips};
 use ldm_autoencoder::train::PerceptualKind;
+use ldm_core::RunDir;
 use ldm_core::checkpoint::Start;
+use ldm_data::Splits;
 
 use crate::cli::ResumableCommand;
 use crate::experiment::Experiment;
@@ -17,6 +22,22 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
     let device = exp.device()?;
     let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    let start = Start::from_flag(
+        cmd.resume.as_deref(),
+        &run.checkpoints().join("autoencoder"),
+    );
+    stage(&exp, &run, &device, &splits, start)?;
+    Ok(())
+}
+
+/// Train the autoencoder into `<run>/autoencoder/`, from `start`.
+pub fn stage(
+    exp: &Experiment,
+    run: &RunDir,
+    device: &Device,
+    splits: &Splits,
+    start: Start,
+) -> anyhow::Result<AutoencoderInfo> {
     let loss = &exp.autoencoder.loss;
     let perceptual = match loss.perceptual {
         PerceptualKind::None => None,
@@ -59,18 +80,14 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
             Some(Perceptual::Lpips(lpips))
         }
     };
-    let start = Start::from_flag(
-        cmd.resume.as_deref(),
-        &run.checkpoints().join("autoencoder"),
-    );
     let info = ldm_autoencoder::train::train(
         &exp.autoencoder,
         &exp.data,
-        &splits,
+        splits,
         perceptual.as_ref(),
-        &run,
+        run,
         exp.seed,
-        &device,
+        device,
         start,
     )
     .map_err(anyhow::Error::msg)?;
@@ -82,5 +99,5 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
         info.val_ssim,
         info.scale_factor
     );
-    Ok(())
+    Ok(info)
 }

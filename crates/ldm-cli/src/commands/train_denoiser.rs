@@ -3,18 +3,21 @@
 
 use std::collections::BTreeSet;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde_json::json;
 
 use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
 use ldm_data::latents::LatentCache;
-use ldm_diffusion::train::{Decode, TextModel, denoiser_dir, train};
+use ldm_diffusion::train::{Decode, DenoiserInfo, TextModel, denoiser_dir, train};
 use ldm_text::{ScratchConfig, TEXT_CACHE_FILE, TextCache};
 
+use ldm_core::RunDir;
+use ldm_core::checkpoint::Start;
+
+use super::encode::latents_dir;
 use crate::cli::ResumableCommand;
 use crate::experiment::Experiment;
 use crate::text::{CachedText, ScratchModel};
-use ldm_core::checkpoint::Start;
 
 /// What identifies the text side of a trained denoiser; sampling checks the config agrees.
 pub fn text_description(exp: &Experiment, fingerprint: Option<String>) -> serde_json::Value {
@@ -25,12 +28,23 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
     let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
     let device = exp.device()?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
-    let latents_dir = run.root().join("latents");
-    let latents = LatentCache::open(&latents_dir).map_err(anyhow::Error::msg)?;
     let start = Start::from_flag(cmd.resume.as_deref(), &run.checkpoints().join("denoiser"));
+    stage(&exp, &run, &device, start)?;
+    Ok(())
+}
+
+/// Train the denoiser on the run's latent cache into `<run>/denoiser/`, from `start`.
+pub fn stage(
+    exp: &Experiment,
+    run: &RunDir,
+    device: &Device,
+    start: Start,
+) -> anyhow::Result<DenoiserInfo> {
+    let latents_dir = latents_dir(run.root());
+    let latents = LatentCache::open(&latents_dir).map_err(anyhow::Error::msg)?;
 
     // Preview grids need the autoencoder's decoder; without it, training still runs.
-    let ae = load_autoencoder(&autoencoder_dir(run.root()), &device).ok();
+    let ae = load_autoencoder(&autoencoder_dir(run.root()), device).ok();
     let decode_fn = |z: Tensor<4>| -> Result<Tensor<4>, String> {
         let (ae, _) = ae.as_ref().ok_or("no autoencoder")?;
         Ok(ae.decode(z).clamp(-1.0, 1.0))
@@ -41,7 +55,7 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
     let info = if exp.text.is_frozen() {
         let encoder = exp
             .text
-            .frozen_encoder(&device)
+            .frozen_encoder(device)
             .map_err(anyhow::Error::msg)?;
         let mut captions: BTreeSet<&str> = BTreeSet::new();
         for split in latents.splits.values() {
@@ -58,16 +72,16 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
         )
         .map_err(anyhow::Error::msg)?;
         bar.finish_and_clear();
-        let desc = text_description(&exp, Some(encoder.fingerprint()));
+        let desc = text_description(exp, Some(encoder.fingerprint()));
         let text = CachedText::new(cache, dropout, encoder.dim());
         train(
             &exp.denoiser,
             &exp.diffusion,
             &latents,
             text,
-            &run,
+            run,
             exp.seed,
-            &device,
+            device,
             start,
             decode,
             desc,
@@ -94,15 +108,15 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
             "scratch text encoder: dim {}, trained with the denoiser",
             text.dim()
         );
-        let desc = text_description(&exp, None);
+        let desc = text_description(exp, None);
         train(
             &exp.denoiser,
             &exp.diffusion,
             &latents,
             text,
-            &run,
+            run,
             exp.seed,
-            &device,
+            device,
             start,
             decode,
             desc,
@@ -115,5 +129,5 @@ pub fn run(cmd: &ResumableCommand) -> anyhow::Result<()> {
         info.val_loss,
         info.val_zero_loss
     );
-    Ok(())
+    Ok(info)
 }

@@ -1,6 +1,12 @@
 //! `ldm train-perceptual CONFIG`: the feature net of the perceptual loss, learned on the
 //! dataset's own images, saved to `<run>/perceptual/`.
 
+use burn::tensor::Device;
+
+use ldm_autoencoder::artifacts::PerceptualInfo;
+use ldm_core::RunDir;
+use ldm_data::Splits;
+
 use crate::cli::RunCommand;
 use crate::experiment::Experiment;
 
@@ -9,13 +15,25 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
     let device = exp.device()?;
     let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
     let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    stage(&exp, &run, &device, &splits)?;
+    Ok(())
+}
+
+/// Train the feature net into `<run>/perceptual/` (always from the start: the stage is short
+/// and keeps no checkpoints).
+pub fn stage(
+    exp: &Experiment,
+    run: &RunDir,
+    device: &Device,
+    splits: &Splits,
+) -> anyhow::Result<PerceptualInfo> {
     let info = ldm_autoencoder::perceptual::train_perceptual(
         &exp.perceptual,
         &exp.data,
-        &splits,
-        &run,
+        splits,
+        run,
         exp.seed,
-        &device,
+        device,
     )
     .map_err(anyhow::Error::msg)?;
     println!(
@@ -24,5 +42,5 @@ pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
         100.0 * info.val_retrieval,
         100.0 * info.chance
     );
-    Ok(())
+    Ok(info)
 }
