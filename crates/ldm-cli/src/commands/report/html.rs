@@ -73,10 +73,67 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// Any JSON as nested tables: objects as key/value rows, lists of objects with the same keys
-/// as one table, lists of scalars inline.
+fn is_scalar(v: &Value) -> bool {
+    !v.is_object() && !v.is_array()
+}
+
+/// Rows of records: a list of objects, or an object whose values are all objects of
+/// scalars (e.g. per-split scores); as one table, a column per key.
+fn records(rows: &[(Option<&String>, &serde_json::Map<String, Value>)]) -> String {
+    let mut cols: Vec<&String> = Vec::new();
+    for (_, r) in rows {
+        for k in r.keys() {
+            if !cols.contains(&k) {
+                cols.push(k);
+            }
+        }
+    }
+    let named = rows.iter().any(|(n, _)| n.is_some());
+    let mut s = String::from("<table><tr>");
+    if named {
+        s.push_str("<th></th>");
+    }
+    for c in &cols {
+        let _ = write!(s, "<th>{}</th>", esc(c));
+    }
+    s.push_str("</tr>");
+    for (name, r) in rows {
+        s.push_str("<tr>");
+        if let Some(n) = name {
+            let _ = write!(s, "<th>{}</th>", esc(n));
+        }
+        for c in &cols {
+            let cell = r.get(c.as_str()).map(json_table).unwrap_or_default();
+            let cls = if r.get(c.as_str()).is_some_and(Value::is_number) {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            let _ = write!(s, "<td{cls}>{cell}</td>");
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+    s
+}
+
+/// Any JSON as nested tables: objects as key/value rows, lists of objects (and objects of
+/// flat objects) as one table, lists of scalars inline.
 pub fn json_table(v: &Value) -> String {
     match v {
+        Value::Object(m)
+            if m.len() > 1
+                && m.values().all(|x| {
+                    x.as_object()
+                        .is_some_and(|o| !o.is_empty() && o.values().all(is_scalar))
+                }) =>
+        {
+            let rows: Vec<_> = m
+                .iter()
+                .map(|(k, x)| (Some(k), x.as_object().expect("objects")))
+                .collect();
+            records(&rows)
+        }
         Value::Object(m) if !m.is_empty() => {
             let mut s = String::from("<table>");
             for (k, v) in m {
@@ -96,29 +153,11 @@ pub fn json_table(v: &Value) -> String {
             s
         }
         Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_object()) => {
-            let mut cols: Vec<&String> = Vec::new();
-            for x in a {
-                for k in x.as_object().expect("objects").keys() {
-                    if !cols.contains(&k) {
-                        cols.push(k);
-                    }
-                }
-            }
-            let mut s = String::from("<table><tr>");
-            for c in &cols {
-                let _ = write!(s, "<th>{}</th>", esc(c));
-            }
-            s.push_str("</tr>");
-            for x in a {
-                s.push_str("<tr>");
-                for c in &cols {
-                    let cell = x.get(c.as_str()).map(json_table).unwrap_or_default();
-                    let _ = write!(s, "<td>{cell}</td>");
-                }
-                s.push_str("</tr>");
-            }
-            s.push_str("</table>");
-            s
+            let rows: Vec<_> = a
+                .iter()
+                .map(|x| (None, x.as_object().expect("objects")))
+                .collect();
+            records(&rows)
         }
         Value::Array(a) => a.iter().map(json_table).collect::<Vec<_>>().join(", "),
         Value::Object(_) => String::new(),
@@ -273,6 +312,39 @@ impl Page<'_> {
                 json_table(&v)
             );
         }
+        // Plots and grids the evaluation made.
+        let mut pngs: Vec<String> = std::fs::read_dir(self.root.join("eval"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".png"))
+            .map(|n| format!("eval/{n}"))
+            .collect();
+        pngs.sort();
+        let mut grids: Vec<String> = std::fs::read_dir(self.root.join("samples"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("eval-") && n.ends_with(".png"))
+            .map(|n| format!("samples/{n}"))
+            .collect();
+        grids.sort();
+        if !pngs.is_empty() {
+            h.push_str("<div class=\"figs\">");
+            for p in &pngs {
+                let _ = write!(h, "<img src=\"{0}\" alt=\"{0}\">", esc(p));
+            }
+            h.push_str("</div>\n");
+        }
+        for g in &grids {
+            let _ = writeln!(
+                h,
+                "<h3><code>{0}</code></h3><img class=\"grid\" src=\"{0}\" alt=\"{0}\">",
+                esc(g)
+            );
+        }
     }
 
     fn samples(&self, h: &mut String) {
@@ -365,6 +437,8 @@ mod tests {
         );
         assert!(h.contains("&lt;b&gt;"));
         assert!(h.contains("<th>a</th><th>b</th>"));
+        let m = super::json_table(&json!({"seen": {"all": 0.5}, "held_out": {"all": 0.25}}));
+        assert!(m.contains("<th></th><th>all</th>"), "{m}");
         assert_eq!(super::num(0.5), "0.5000");
         assert_eq!(super::num(3.0), "3");
     }

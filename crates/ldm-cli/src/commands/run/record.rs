@@ -150,8 +150,10 @@ impl StageRecord {
     /// Why `self` (what is on disk) is not what `want` would compute: the changed config
     /// keys, or the upstream stages whose inputs changed.
     pub fn differences(&self, want: &StageRecord) -> String {
-        let mut keys = Vec::new();
-        changed_keys("", &self.inputs, &want.inputs, &mut keys);
+        let keys: Vec<String> = ldm_core::config::changed_keys("", &self.inputs, &want.inputs)
+            .into_iter()
+            .map(|(key, old, new)| format!("{key} ({old} -> {new})"))
+            .collect();
         if !keys.is_empty() {
             const SHOWN: usize = 6;
             let mut s: Vec<String> = keys.iter().take(SHOWN).cloned().collect();
@@ -176,42 +178,6 @@ impl StageRecord {
             return format!("the inputs of stage {} changed", upstream.join(", "));
         }
         "it was made by another version of ldm".into()
-    }
-}
-
-/// Every leaf under `path` whose value differs, as `key (old -> new)`.
-fn changed_keys(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let sub = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                let none = Value::Null;
-                changed_keys(
-                    &sub,
-                    a.get(k).unwrap_or(&none),
-                    b.get(k).unwrap_or(&none),
-                    out,
-                );
-            }
-        }
-        _ if old != new => {
-            let show = |v: &Value| {
-                if v.is_null() {
-                    "unset".to_string()
-                } else {
-                    v.to_string()
-                }
-            };
-            out.push(format!("{path} ({} -> {})", show(old), show(new)));
-        }
-        _ => {}
     }
 }
 
