@@ -174,13 +174,22 @@ fn summary(v: &Value) -> String {
     let Some(m) = v.as_object() else {
         return String::new();
     };
+    // The latent cache's manifest: its splits' sizes.
+    let counts = m.get("splits").and_then(Value::as_object).map(|splits| {
+        splits
+            .iter()
+            .filter_map(|(k, v)| v["count"].as_u64().map(|n| format!("{} = {n}", esc(k))))
+            .collect::<Vec<_>>()
+    });
     m.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "format" | "version"))
         .filter(|(_, v)| match v {
             Value::Array(a) => a.iter().all(|x| !x.is_object() && !x.is_array()),
             Value::Object(_) => false,
             _ => true,
         })
         .map(|(k, v)| format!("{} = {}", esc(k), json_table(v)))
+        .chain(counts.into_iter().flatten())
         .collect::<Vec<_>>()
         .join("<br>")
 }

@@ -137,8 +137,14 @@ fn run_stage(ctx: &Ctx, s: Stage, want: StageRecord, share: Option<&Path>) -> an
         match have.verify(root) {
             Ok(()) => {
                 say(ctx, &format!("stage {name}: skipped (done)"));
+                // A share given only now (or emptied since) gets the finished stage too.
+                if let Some(share) = share {
+                    publish(share, s, have, root);
+                }
                 return Ok(());
             }
+            // `ldm report` rewrites the report; that is no damage worth a word.
+            Err(_) if s == Stage::Report => {}
             Err(why) => say(
                 ctx,
                 &format!("stage {name}: its output does not verify ({why}); computing it again"),
@@ -178,7 +184,20 @@ fn run_stage(ctx: &Ctx, s: Stage, want: StageRecord, share: Option<&Path>) -> an
         None => say(ctx, &format!("stage {name}: running")),
     }
     want.write(&dir)?;
-    s.compute(ctx).with_context(|| format!("stage {name}"))?;
+    if let Err(e) = s.compute(ctx) {
+        let message = format!("{e:#}");
+        if ldm_core::stop::reason().is_some() {
+            // Stopped on purpose after a checkpoint: `ldm run` itself is how to continue.
+            anyhow::bail!(
+                "stage {name}: {}",
+                message.replace(
+                    "rerun with --resume latest to continue",
+                    "run the same `ldm run` again to continue"
+                )
+            );
+        }
+        return Err(e.context(format!("stage {name}")));
+    }
     let mut files = std::collections::BTreeMap::new();
     for rel in s.outputs(root)? {
         let sum = record::checksum(&root.join(&rel)).with_context(|| format!("reading {rel}"))?;
@@ -190,16 +209,22 @@ fn run_stage(ctx: &Ctx, s: Stage, want: StageRecord, share: Option<&Path>) -> an
         ..want
     };
     done.write(&dir)?;
-    if let Some(share) = share
-        && s != Stage::Report
-    {
-        // The run itself has succeeded; a share that cannot be written only costs reuse.
-        match share::publish(share, s, &done, root) {
-            Ok(entry) => tracing::info!("stage {name} shared as {}", entry.display()),
-            Err(e) => tracing::warn!("{e:#}"),
-        }
+    if let Some(share) = share {
+        publish(share, s, &done, root);
     }
     Ok(())
+}
+
+/// Add a finished stage to the share unless it is there already. The run itself has
+/// succeeded; a share that cannot be written only costs reuse, so failure is a warning.
+fn publish(share: &Path, s: Stage, record: &StageRecord, root: &Path) {
+    if s == Stage::Report || share::entry_dir(share, s, &record.fingerprint).exists() {
+        return;
+    }
+    match share::publish(share, s, record, root) {
+        Ok(entry) => tracing::info!("stage {} shared as {}", s.name(), entry.display()),
+        Err(e) => tracing::warn!("{e:#}"),
+    }
 }
 
 /// Every stage's name and folder (relative to the run directory), in order.
