@@ -65,8 +65,9 @@ echo "$mid_write of $KILLS kills left a checkpoint write unfinished (its tempora
 "$BIN" checkpoint verify "$CK" >/dev/null
 "$BIN" checkpoint diff "$WORK/ref/checkpoints/autoencoder/step-00000100" "$CK/step-00000100"
 "$BIN" checkpoint diff "$WORK/ref/autoencoder" "$RUN/autoencoder"
-if ls -a "$CK" | grep -q '^\.'; then
-  echo "FAIL: temporaries left behind: $(ls -a "$CK" | grep '^\.' | grep -v '^\.\.\?$' || true)"
+if ls -A "$CK" | grep -q '^\.'; then
+  echo "FAIL: temporaries left behind: $(ls -A "$CK" | grep '^\.')"
+  exit 1
 fi
 
 echo "failed write: a file-size limit makes the checkpoint at step 45 fail"

@@ -68,6 +68,26 @@ fn load_weights<M: Module>(dir: &Path, module: M) -> Result<M, String> {
     ldm_core::record::from_bytes(module, &bytes).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// Refuse a trained autoencoder whose shape is not the config's (say `z_channels` changed
+/// after training), naming the first differing key, before anything is encoded with it.
+pub fn check_config(
+    dir: &Path,
+    info: &AutoencoderInfo,
+    model: &AutoencoderConfig,
+) -> Result<(), String> {
+    let json = |c: &AutoencoderConfig| serde_json::to_value(c).expect("config serializes");
+    let changes =
+        ldm_core::config::changed_keys("autoencoder.model", &json(&info.config), &json(model));
+    match changes.first() {
+        None => Ok(()),
+        Some((key, trained, now)) => Err(format!(
+            "the autoencoder in {} was trained with {key} = {trained} but the config says {now} \
+             (restore the key, or retrain the autoencoder in a fresh run directory)",
+            dir.display()
+        )),
+    }
+}
+
 pub fn save_autoencoder(
     dir: &Path,
     ae: &Autoencoder,

@@ -364,4 +364,36 @@ mod tests {
                 .starts_with('.'))
         );
     }
+
+    #[test]
+    fn pruning_keeps_the_best_and_sweeps_temporaries() {
+        let d = tempfile::tempdir().unwrap();
+        let val = [(1, 0.9), (2, 0.4), (3, 0.7), (4, 0.8)];
+        for (step, loss) in val {
+            let meta = serde_json::json!({
+                "best": { "name": "val_loss", "value": loss, "higher_is_better": false }
+            });
+            save_and_prune(d.path(), step, &[("w", vec![1])], meta, 2).unwrap();
+        }
+        // Newest two, plus step 2 with the lowest validation loss.
+        let steps: Vec<u64> = list(d.path()).iter().map(|x| x.0).collect();
+        assert_eq!(steps, [2, 3, 4]);
+        assert_eq!(best(d.path()).unwrap(), d.path().join("step-00000002"));
+
+        // A writer killed mid-replace left the old copy aside: it is put back, while
+        // other temporaries are removed.
+        fs::rename(
+            d.path().join("step-00000004"),
+            d.path().join(".replaced-step-00000004-1"),
+        )
+        .unwrap();
+        fs::create_dir(d.path().join(".partial-step-00000005-1")).unwrap();
+        sweep_stale(d.path()).unwrap();
+        let names: Vec<String> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(load(&d.path().join("step-00000004")).is_ok());
+    }
 }

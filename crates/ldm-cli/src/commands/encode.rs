@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+use ldm_autoencoder::artifacts::{autoencoder_dir, check_config, load_autoencoder};
 use ldm_core::RunDir;
 use ldm_data::Splits;
 use ldm_data::latents::LatentManifest;
@@ -35,6 +35,8 @@ pub fn stage(
 ) -> anyhow::Result<LatentManifest> {
     let (ae, info) = load_autoencoder(&autoencoder_dir(run.root()), device)
         .map_err(|e| anyhow::anyhow!("{e} (train it first with `ldm train-autoencoder`)"))?;
+    check_config(&autoencoder_dir(run.root()), &info, &exp.autoencoder.model)
+        .map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         info.image_channels == exp.data.channels as usize && info.resolution == exp.data.resolution,
         "the autoencoder was trained on {}-channel {}px images but the data gives {}-channel {}px",

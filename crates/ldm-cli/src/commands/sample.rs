@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::{Device, Tensor};
 
-use ldm_autoencoder::artifacts::{autoencoder_dir, load_autoencoder};
+use ldm_autoencoder::artifacts::{autoencoder_dir, check_config, load_autoencoder};
 use ldm_core::RunDir;
 use ldm_diffusion::train::{
     DenoiserInfo, TextModel, denoiser_dir, load_denoiser, load_info, sample_latents,
@@ -117,8 +117,14 @@ pub fn stage(
         }
         Ok(())
     };
-    let (ae, _) =
+    let (ae, ae_info) =
         load_autoencoder(&autoencoder_dir(run.root()), device).map_err(anyhow::Error::msg)?;
+    check_config(
+        &autoencoder_dir(run.root()),
+        &ae_info,
+        &exp.autoencoder.model,
+    )
+    .map_err(anyhow::Error::msg)?;
     let z = if exp.text.is_frozen() {
         let encoder = exp
             .text
