@@ -1,6 +1,7 @@
 //! The stages end to end through the binary on a tiny config: perceptual net, autoencoder,
-//! latent cache, denoiser, sampling. The denoiser must learn (validation loss well below
-//! predicting zeros) and guidance must change the samples.
+//! latent cache, denoiser, sampling, evaluator, evaluation. The denoiser must learn
+//! (validation loss well below predicting zeros), guidance must change the samples, and
+//! eval.json must hold every section with finite numbers.
 
 mod common;
 
@@ -110,6 +111,100 @@ fn every_stage_runs_and_the_denoiser_learns() {
     assert_ne!(r.status, 0);
     assert!(
         r.stderr.contains("was trained with text encoder"),
+        "{}",
+        r.stderr
+    );
+
+    // The evaluator, then the evaluation of both models.
+    for stage in ["train-evaluator", "eval"] {
+        let r = ldm(&repo(), &[stage, cfg, "--run-dir", run_s]);
+        assert_eq!(r.status, 0, "{stage} failed: {}", r.stderr);
+        print!("{}", r.stdout);
+    }
+    check_eval_json(&run);
+}
+
+/// Every section of eval.json is there with finite numbers.
+fn check_eval_json(run: &std::path::Path) {
+    let text = std::fs::read_to_string(run.join("eval.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let finite = |v: &serde_json::Value, what: &str| {
+        let x = v
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+        assert!(x.is_finite(), "{what} = {x}");
+        x
+    };
+    let retrieval = finite(&v["evaluator"]["val_retrieval"], "evaluator.val_retrieval");
+    let chance = finite(&v["evaluator"]["chance"], "evaluator.chance");
+    assert!(
+        retrieval > chance,
+        "evaluator retrieval {retrieval} vs chance {chance}"
+    );
+    for k in ["psnr", "ssim", "perceptual", "rfid"] {
+        finite(&v["autoencoder"][k], &format!("autoencoder.{k}"));
+    }
+    // The floor: two real sets of the same distribution are close, but not identical.
+    let floor = finite(&v["floor"]["fid"], "floor.fid");
+    assert!(floor >= 0.0, "floor {floor}");
+    finite(&v["floor"]["kid"], "floor.kid");
+    for k in ["alignment", "r_precision"] {
+        finite(&v["real"][k], &format!("real.{k}"));
+    }
+    // The tiny config sweeps guidance 1 and 3, 3 being the chosen one.
+    let sweep = v["guidance"].as_array().expect("guidance sweep");
+    let scales: Vec<f64> = sweep
+        .iter()
+        .map(|m| m["guidance"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scales, [1.0, 3.0]);
+    assert_eq!(v["chosen"]["guidance"], 3.0);
+    for m in sweep.iter().chain([&v["chosen"]]) {
+        let g = &m["guidance"];
+        for k in ["fid", "kid", "kid_std", "alignment", "r_precision"] {
+            finite(&m[k], &format!("guidance {g}: {k}"));
+        }
+        // Shapes: the detector's rates, seen and held-out prompts apart (the validation
+        // prompts include held-out pairs), adding up to all of them.
+        let det = &m["detector"];
+        let images = |group: &str| det[group]["images"].as_u64().unwrap();
+        assert_eq!(images("seen") + images("held_out"), images("total"));
+        assert_eq!(images("total"), 32);
+        assert!(images("held_out") > 0, "no held-out prompts");
+        for group in ["seen", "held_out", "total"] {
+            for k in ["count", "color", "shape", "size", "all"] {
+                let x = finite(&det[group][k], &format!("guidance {g}: {group}.{k}"));
+                assert!((0.0..=1.0).contains(&x));
+            }
+        }
+        let grid = m["grid"].as_str().unwrap();
+        assert!(run.join(grid).exists(), "{grid}");
+    }
+    // The detector reads real shapes images nearly perfectly.
+    let real_all = finite(&v["real"]["detector"]["total"]["all"], "real detector");
+    assert!(real_all > 0.9, "detector on real images: {real_all}");
+    for f in ["eval/guidance-fid.png", "eval/guidance-scores.png"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn the_evaluator_without_minilm_weights_names_the_fetch_script() {
+    let d = tempfile::tempdir().unwrap();
+    let r = ldm(
+        &repo(),
+        &[
+            "train-evaluator",
+            "tests/fixtures/tiny.toml",
+            "--run-dir",
+            d.path().to_str().unwrap(),
+            "--set",
+            "eval.minilm=/nonexistent/minilm",
+        ],
+    );
+    assert_ne!(r.status, 0);
+    assert!(
+        r.stderr.contains("scripts/fetch-weights.sh"),
         "{}",
         r.stderr
     );

@@ -33,6 +33,12 @@ pub enum Command {
     TrainDenoiser(ResumableCommand),
     /// Generate images for prompts with the trained denoiser and autoencoder.
     Sample(SampleCommand),
+    /// Train the image-text evaluator (CLIP-style, over frozen MiniLM caption embeddings)
+    /// that `ldm eval` scores with.
+    TrainEvaluator(RunCommand),
+    /// Measure the autoencoder and the generated images (FID/KID with their floor,
+    /// alignment, R-precision, the shapes detector) over a guidance sweep into eval.json.
+    Eval(RunCommand),
     /// Every stage in order: perceptual net, autoencoder, latents, denoiser, sample grids,
     /// evaluation, report. Finished stages are skipped, interrupted ones continued.
     Run(PipelineCommand),

@@ -13,8 +13,10 @@ use ldm_core::{DeviceSpec, RunDir};
 use ldm_data::DataConfig;
 use ldm_diffusion::DiffusionConfig;
 use ldm_diffusion::train::DenoiserSection;
+use ldm_eval::evaluator::EvaluatorConfig;
 use ldm_text::TextConfig;
 
+use crate::commands::eval::EvalSection;
 use crate::commands::report::ReportSection;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,10 @@ pub struct Experiment {
     /// The noise schedule, prediction target, loss weighting and timestep sampling.
     pub diffusion: DiffusionConfig,
     pub denoiser: DenoiserSection,
+    /// The image-text evaluator behind FID, KID, alignment and R-precision.
+    pub evaluator: EvaluatorConfig,
+    /// What `ldm eval` generates and measures.
+    pub eval: EvalSection,
     /// What `ldm run` draws for its report (the sample grid's prompts).
     pub report: ReportSection,
 }
@@ -51,6 +57,8 @@ impl Default for Experiment {
             text: TextConfig::default(),
             diffusion: DiffusionConfig::default(),
             denoiser: DenoiserSection::default(),
+            evaluator: EvaluatorConfig::default(),
+            eval: EvalSection::default(),
             report: ReportSection::default(),
         }
     }
@@ -72,6 +80,8 @@ impl Validate for Experiment {
         c.section("text", |c| self.text.validate(c));
         c.section("diffusion", |c| self.diffusion.validate(c));
         c.section("denoiser", |c| self.denoiser.validate(c));
+        c.section("evaluator", |c| self.evaluator.validate(c));
+        c.section("eval", |c| self.eval.validate(c));
         c.section("report", |c| self.report.validate(c));
         let f = self.autoencoder.model.factor() as u32;
         c.check(

@@ -4,11 +4,13 @@ mod checkpoint;
 mod config_show;
 mod data_inspect;
 mod encode;
+pub mod eval;
 pub mod report;
 mod run;
 mod sample;
 mod train_autoencoder;
 mod train_denoiser;
+mod train_evaluator;
 mod train_perceptual;
 
 use crate::cli::{CheckpointCommand, Cli, Command, ConfigCommand, DataCommand};
@@ -24,6 +26,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Encode(c) => encode::run(&c),
         Command::TrainDenoiser(c) => train_denoiser::run(&c),
         Command::Sample(c) => sample::run(&c),
+        Command::TrainEvaluator(c) => train_evaluator::run(&c),
+        Command::Eval(c) => eval::run(&c),
         Command::Run(c) => run::run(&c),
         Command::Report(c) => report::run(&c),
         Command::Checkpoint(CheckpointCommand::Verify { paths }) => checkpoint::verify(&paths),

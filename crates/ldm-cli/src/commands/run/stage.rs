@@ -15,7 +15,8 @@ use ldm_core::checkpoint::{self, Start};
 use ldm_data::Splits;
 
 use super::super::{
-    data_inspect, encode, report, sample, train_autoencoder, train_denoiser, train_perceptual,
+    data_inspect, encode, eval, report, sample, train_autoencoder, train_denoiser, train_evaluator,
+    train_perceptual,
 };
 use crate::experiment::Experiment;
 
@@ -106,10 +107,7 @@ impl Stage {
 
     /// Whether this build can compute the stage.
     pub fn available(self) -> bool {
-        // ---- evaluation hooks ----------------------------------------------------------
-        // Wired once `commands::train_evaluator` and `commands::eval` exist: make these
-        // true and call their `stage(..)` functions in `compute` below.
-        !matches!(self, Stage::Evaluator | Stage::Eval)
+        true
     }
 
     /// Checkpoints of a training stage, which an interrupted run continues from.
@@ -160,8 +158,8 @@ impl Stage {
                 "denoiser.train",
             ],
             Stage::Samples => &["seed", "denoiser.sampling", "report"],
-            Stage::Evaluator => &["seed", "data"],
-            Stage::Eval => &["seed", "denoiser.sampling"],
+            Stage::Evaluator => &["seed", "data", "evaluator", "eval.minilm", "eval.max_len"],
+            Stage::Eval => &["seed", "data", "denoiser.sampling", "eval"],
             Stage::Report => &[""],
         };
         let all = serde_json::to_value(exp).expect("config serializes");
@@ -224,6 +222,17 @@ impl Stage {
         if self == Stage::Report {
             files.push(report::REPORT_FILE.to_string());
         }
+        if self == Stage::Eval {
+            files.push(eval::EVAL_FILE.to_string());
+            if let Ok(entries) = std::fs::read_dir(run.join("samples")) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with("eval-g") && name.ends_with(".png") {
+                        files.push(format!("samples/{name}"));
+                    }
+                }
+            }
+        }
         files.sort();
         Ok(files)
     }
@@ -270,10 +279,11 @@ impl Stage {
                 ldm_core::atomic::write(&p, listing.as_bytes())
                     .with_context(|| format!("writing {}", p.display()))?;
             }
-            // ---- evaluation hooks: `commands::train_evaluator::stage(..)` and
-            // `commands::eval::stage(..)` are called here once they exist. ----
-            Stage::Evaluator | Stage::Eval => {
-                anyhow::bail!("stage {} is not available in this build", self.name())
+            Stage::Evaluator => {
+                train_evaluator::stage(exp, run, device, ctx.splits()?)?;
+            }
+            Stage::Eval => {
+                eval::stage(exp, run, device, ctx.splits()?)?;
             }
             Stage::Report => {
                 if !run.samples().join("data-grid.png").exists() {
