@@ -108,7 +108,7 @@ pub fn train<T: TextModel>(
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),
         val_loss: None,
     };
-    let config = run_config(cfg, diffusion, &text_description);
+    let config = run_config(cfg, diffusion, &text_description, shape, scale);
     if let Start::Resume(dir) = &start {
         state = state.load(dir, &config)?;
         tracing::info!(

@@ -31,14 +31,22 @@ pub(super) struct State<T: TextModel> {
     pub(super) val_loss: Option<f64>,
 }
 
-/// What a denoiser checkpoint records of the config: its own section, the diffusion process
-/// and the text encoder (whose change would not fit the saved conditioning weights).
+/// What a denoiser checkpoint records of its inputs: its own config section, the diffusion
+/// process, the text encoder (whose change would not fit the saved conditioning weights) and
+/// the latents it trains on (their shape, and the scale factor that sets their spread).
 pub(super) fn run_config(
     cfg: &DenoiserSection,
     diffusion: &crate::config::DiffusionConfig,
     text: &serde_json::Value,
+    latent_shape: [usize; 3],
+    scale_factor: f64,
 ) -> serde_json::Value {
-    json!({ "denoiser": cfg, "diffusion": diffusion, "text": text })
+    json!({
+        "denoiser": cfg,
+        "diffusion": diffusion,
+        "text": text,
+        "latents": { "shape": latent_shape, "scale_factor": scale_factor },
+    })
 }
 
 pub(super) fn adamw(weight_decay: f64) -> ModuleOptimizer {
@@ -94,7 +102,12 @@ impl<T: TextModel> State<T> {
     /// `config`: the sections that shaped this run (see [`run_config`]).
     pub(super) fn load(mut self, dir: &Path, config: &serde_json::Value) -> Result<Self, String> {
         let c = checkpoint::load(dir)?;
-        checkpoint::check_resume(&c, "denoiser", config, &["denoiser.model", "text"])?;
+        checkpoint::check_resume(
+            &c,
+            "denoiser",
+            config,
+            &["denoiser.model", "text", "latents.shape"],
+        )?;
         self.unet = restore(self.unet, c.file("unet.bpk")?)?;
         self.ema.model = restore(self.ema.model, c.file("ema.bpk")?)?;
         self.ema.updates = c.meta["ema_updates"].as_u64().unwrap_or(0);
