@@ -42,8 +42,12 @@ pub enum Command {
     /// Every stage in order: perceptual net, autoencoder, latents, denoiser, sample grids,
     /// evaluation, report. Finished stages are skipped, interrupted ones continued.
     Run(PipelineCommand),
-    /// Write report.html (config, metrics, training curves, grids) for a run directory.
+    /// Write report.html (config, metrics, training curves, grids) for a run directory, or
+    /// the comparison of a sweep's variants for a sweep's folder.
     Report(ReportCommand),
+    /// Run every variant of a sweep file (axes over config keys, named variants, seeds) as
+    /// `ldm run`s sharing finished stages, then write the comparison report.
+    Sweep(SweepCommand),
     /// Check and compare training checkpoints.
     #[command(subcommand)]
     Checkpoint(CheckpointCommand),
@@ -111,8 +115,28 @@ pub struct PipelineCommand {
 
 #[derive(Args, Clone)]
 pub struct ReportCommand {
-    /// The run directory.
+    /// The run directory, or a sweep's folder.
     pub run_dir: PathBuf,
+}
+
+/// `ldm sweep`: the variants of a sweep file, one `ldm run` each.
+#[derive(Args, Clone)]
+pub struct SweepCommand {
+    /// The sweep file (TOML: base, mode, seeds, set, [budget], [[axis]], [[variant]]).
+    pub sweep: PathBuf,
+    /// Override a config key in every variant (not one the variants differ in).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The sweep's folder (default: runs/sweeps/<name>): the variants' run directories in
+    /// runs/, the report, summary.csv and summary.md.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The cache of finished stages the variants share (default: <dir>/shared).
+    #[arg(long, value_name = "DIR")]
+    pub share: Option<PathBuf>,
+    /// Check every variant's config and list the variants, without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// A command that writes into a run directory.

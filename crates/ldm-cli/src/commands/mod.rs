@@ -8,6 +8,7 @@ pub mod eval;
 pub mod report;
 mod run;
 mod sample;
+mod sweep;
 mod train_autoencoder;
 mod train_denoiser;
 mod train_evaluator;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(c) => eval::run(&c),
         Command::Run(c) => run::run(&c),
         Command::Report(c) => report::run(&c),
+        Command::Sweep(c) => sweep::run(&c),
         Command::Checkpoint(CheckpointCommand::Verify { paths }) => checkpoint::verify(&paths),
         Command::Checkpoint(CheckpointCommand::Diff { a, b }) => checkpoint::diff(&a, &b),
     }

@@ -16,7 +16,7 @@ pub struct Page<'a> {
     pub previews: Option<String>,
 }
 
-const CSS: &str = "
+pub(super) const CSS: &str = "
 body { font-family: -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif; margin: 2em auto;
        max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em;
@@ -32,7 +32,7 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 .ok { color: #1a7f37; } .warn { color: #9a6700; } .none { color: #888; }
 ";
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -48,7 +48,7 @@ fn esc(s: &str) -> String {
 }
 
 /// A number as a reader wants it: integers whole, others to 4 significant digits.
-fn num(x: f64) -> String {
+pub(super) fn num(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }

@@ -1,8 +1,10 @@
 //! `ldm report RUN_DIR` (and the last stage of `ldm run`): `report.html`, one self-contained
 //! page (inline CSS, images by relative path) with the resolved config, each stage's final
 //! metrics, evaluation results, training curves (PNGs in `report/`) and the sample,
-//! reconstruction and data grids.
+//! reconstruction and data grids. For a sweep's folder, the comparison of its variants
+//! ([`compare`]).
 
+pub mod compare;
 mod html;
 pub mod metrics;
 pub mod plot;
@@ -96,6 +98,11 @@ pub fn sample_prompts(exp: &Experiment, run: &Path) -> anyhow::Result<Vec<String
 
 pub fn run(cmd: &ReportCommand) -> anyhow::Result<()> {
     let root = &cmd.run_dir;
+    if root.join(super::sweep::RECORD_FILE).exists() {
+        let path = compare::write(root)?;
+        println!("report: {}", path.display());
+        return Ok(());
+    }
     anyhow::ensure!(
         root.join("config.toml").exists() || root.join("metrics.jsonl").exists(),
         "{} is not a run directory (no config.toml or metrics.jsonl)",

@@ -231,3 +231,20 @@ fn publish(share: &Path, s: Stage, record: &StageRecord, root: &Path) {
 pub fn stage_dirs() -> Vec<(&'static str, &'static str)> {
     ALL.iter().map(|s| (s.name(), s.dir())).collect()
 }
+
+/// Whether `root` holds every stage of `exp` finished from this very config, its output
+/// verified: what `ldm run` would skip entirely.
+pub fn finished(exp: &Experiment, root: &Path) -> bool {
+    let stages: Vec<Stage> = ALL.into_iter().filter(|s| s.enabled(exp)).collect();
+    stage::fingerprints(exp, &stages)
+        .into_iter()
+        .filter(|(s, _)| s.available())
+        .all(|(s, (_, _, fingerprint))| {
+            matches!(
+                StageRecord::read(&root.join(s.dir())),
+                Ok(Some(r)) if r.fingerprint == fingerprint
+                    && r.status == Status::Done
+                    && r.verify(root).is_ok()
+            )
+        })
+}
