@@ -657,7 +657,7 @@ pub fn write(dir: &Path) -> anyhow::Result<PathBuf> {
         if !same.is_empty() {
             let _ = write!(
                 h,
-                "<details><summary>{} metrics the same in every variant (shared stages)</summary>\
+                "<details><summary>{} metrics equal in every variant (those of shared stages, and ties)</summary>\
                  <table><tr><th>metric</th>{head}</tr>\n",
                 same.len()
             );
