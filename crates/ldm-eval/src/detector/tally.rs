@@ -21,7 +21,8 @@ pub struct Tally {
     pub all: usize,
 }
 
-/// The same as fractions in [0, 1] (`relation` over `relation_images`; NaN-free: 0 when empty).
+/// The same as fractions in [0, 1] (0 when there are no images); `relation` is over the
+/// images whose prompt states one, and absent when none does (not a 0% score).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     pub images: usize,
@@ -29,7 +30,7 @@ pub struct Rates {
     pub color: f64,
     pub shape: f64,
     pub size: f64,
-    pub relation: f64,
+    pub relation: Option<f64>,
     pub all: f64,
 }
 
@@ -66,7 +67,7 @@ impl Tally {
             color: f(self.color, self.images),
             shape: f(self.shape, self.images),
             size: f(self.size, self.images),
-            relation: f(self.relation, self.relation_images),
+            relation: (self.relation_images > 0).then(|| f(self.relation, self.relation_images)),
             all: f(self.all, self.images),
         }
     }
@@ -155,6 +156,11 @@ mod tests {
         assert_eq!(agg.seen.images, 1);
         assert_eq!(agg.seen.shape, 0);
         let r = agg.total().rates();
-        assert_eq!((r.images, r.all, r.color, r.relation), (2, 0.5, 1.0, 1.0));
+        assert_eq!(
+            (r.images, r.all, r.color, r.relation),
+            (2, 0.5, 1.0, Some(1.0))
+        );
+        // No prompt with a relation: no relation rate, rather than a 0% one.
+        assert_eq!(agg.seen.rates().relation, None);
     }
 }
