@@ -167,14 +167,7 @@ pub fn train(
     let mut loader = Loader::new(
         splits.train.clone(),
         Transform::train(data),
-        LoaderOptions {
-            batch_size: t.batch_size,
-            seed: seed_value,
-            shuffle: true,
-            repeat: true,
-            on_bad_sample: data.on_bad_sample,
-            workers: data.workers,
-        },
+        LoaderOptions::training(data, t.batch_size, seed_value),
     );
     loader.restore(state.position);
     let mut metrics = MetricsLog::open(&run.metrics()).map_err(|e| e.to_string())?;
@@ -225,7 +218,7 @@ pub fn train(
                 ("gan", s.gan),
                 ("total", s.total),
             ],
-            checkpoint::latest(&ckpt_root).as_deref(),
+            &ckpt_root,
         )?;
         let mut grad_norm = f64::NAN;
         if apply {

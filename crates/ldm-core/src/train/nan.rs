@@ -30,13 +30,14 @@ impl NanGuard {
     }
 
     /// `Ok(true)`: apply this step's update; `Ok(false)`: skip it; `Err`: stop the run.
-    /// `terms` are the loss terms by name, so the message says which one went bad.
+    /// `terms` are the loss terms by name, so the message says which one went bad;
+    /// `checkpoints` is the stage's checkpoint folder, listed only when the run stops.
     pub fn check(
         &mut self,
         stage: &str,
         step: u64,
         terms: &[(&str, f64)],
-        last_checkpoint: Option<&std::path::Path>,
+        checkpoints: &std::path::Path,
     ) -> Result<bool, String> {
         let bad: Vec<String> = terms
             .iter()
@@ -56,7 +57,7 @@ impl NanGuard {
             );
             return Ok(false);
         }
-        let kept = last_checkpoint.map_or_else(
+        let kept = crate::checkpoint::latest(checkpoints).map_or_else(
             || "no checkpoint had been written yet".to_string(),
             |p| format!("the last good checkpoint {} is intact", p.display()),
         );
@@ -75,20 +76,31 @@ impl NanGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn stop_names_the_term_and_skip_is_capped() {
         let mut g = NanGuard::new(OnNan::Stop, 3);
-        assert_eq!(g.check("ae", 1, &[("pixel", 0.5)], None), Ok(true));
+        assert_eq!(
+            g.check("ae", 1, &[("pixel", 0.5)], Path::new("/nonexistent")),
+            Ok(true)
+        );
         let e = g
-            .check("ae", 7, &[("pixel", 0.5), ("gan", f64::NAN)], None)
+            .check(
+                "ae",
+                7,
+                &[("pixel", 0.5), ("gan", f64::NAN)],
+                Path::new("/nonexistent"),
+            )
             .unwrap_err();
         assert!(e.contains("step 7: gan = NaN"), "{e}");
         let mut g = NanGuard::new(OnNan::Skip, 2);
         let inf = [("loss", f64::INFINITY)];
-        assert_eq!(g.check("d", 1, &inf, None), Ok(false));
-        assert_eq!(g.check("d", 2, &inf, None), Ok(false));
-        let e = g.check("d", 3, &inf, None).unwrap_err();
+        assert_eq!(g.check("d", 1, &inf, Path::new("/nonexistent")), Ok(false));
+        assert_eq!(g.check("d", 2, &inf, Path::new("/nonexistent")), Ok(false));
+        let e = g
+            .check("d", 3, &inf, Path::new("/nonexistent"))
+            .unwrap_err();
         assert!(
             e.contains("loss = inf") && e.contains("after 2 skipped"),
             "{e}"

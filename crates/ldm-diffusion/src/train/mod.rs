@@ -183,7 +183,7 @@ pub fn train<T: TextModel>(
             "denoiser",
             step + 1,
             &[("weighted_mse", loss_sum)],
-            checkpoint::latest(&ckpt_root).as_deref(),
+            &ckpt_root,
         )?;
         let mut grad_norm = f64::NAN;
         if apply {
