@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 
-use ldm_data::{DataConfig, Loader, LoaderOptions, OnBadSample, Source, Transform};
+use ldm_data::{DataConfig, Loader, LoaderOptions, Source, Transform};
 
 use crate::autoencoder::Autoencoder;
 
@@ -19,14 +19,7 @@ pub fn scale_factor(
     seed: u64,
     device: &Device,
 ) -> Result<(f64, usize), String> {
-    let opts = LoaderOptions {
-        batch_size: 64,
-        seed,
-        shuffle: false,
-        repeat: false,
-        on_bad_sample: OnBadSample::Skip,
-        workers: data.workers,
-    };
+    let opts = LoaderOptions::evaluation(data, 64, seed);
     let mut loader = Loader::new(train, Transform::eval(data), opts);
     device.seed(ldm_core::seed::derive(seed, "scale-factor", 0));
     // Accumulate in f64: sum and sum of squares over every latent element.

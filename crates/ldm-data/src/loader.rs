@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use ldm_core::seed;
 
-use crate::config::OnBadSample;
+use crate::config::{DataConfig, OnBadSample};
 use crate::order::{Order, Position};
 use crate::sample::{BadSample, Source};
 use crate::transform::Transform;
@@ -40,6 +40,34 @@ pub struct LoaderOptions {
     pub on_bad_sample: OnBadSample,
     /// Decoding threads; 0 means one per core.
     pub workers: usize,
+}
+
+impl LoaderOptions {
+    /// Training: a fresh seeded permutation each epoch, endless, bad samples handled as the
+    /// config says.
+    pub fn training(data: &DataConfig, batch_size: usize, seed: u64) -> Self {
+        Self {
+            batch_size,
+            seed,
+            shuffle: true,
+            repeat: true,
+            on_bad_sample: data.on_bad_sample,
+            workers: data.workers,
+        }
+    }
+
+    /// One pass in order, for validation and measurements: bad samples are skipped (the
+    /// training pass is where they are reported or fail).
+    pub fn evaluation(data: &DataConfig, batch_size: usize, seed: u64) -> Self {
+        Self {
+            batch_size,
+            seed,
+            shuffle: false,
+            repeat: false,
+            on_bad_sample: OnBadSample::Skip,
+            workers: data.workers,
+        }
+    }
 }
 
 pub struct Loader {

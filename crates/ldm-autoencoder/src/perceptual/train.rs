@@ -12,7 +12,7 @@ use ldm_core::config::{Checks, Validate};
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::{LrConfig, clip_global_norm};
 use ldm_core::{RunDir, progress, seed};
-use ldm_data::{Batch, DataConfig, Loader, LoaderOptions, OnBadSample, Splits, Transform};
+use ldm_data::{Batch, DataConfig, Loader, LoaderOptions, Splits, Transform};
 
 use super::{
     AugmentConfig, ContrastiveHead, FeatureNetConfig, info_nce, retrieval_accuracy, two_views,
@@ -107,22 +107,10 @@ pub fn train_perceptual(
     let mut head = ContrastiveHead::new(net.out_channels(), cfg.embed_dim, &ad);
     let mut opt_net = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut opt_head = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let opts = |shuffle, repeat| LoaderOptions {
-        batch_size: cfg.batch_size,
-        seed: seed_value,
-        shuffle,
-        repeat,
-        on_bad_sample: if repeat {
-            data.on_bad_sample
-        } else {
-            OnBadSample::Skip
-        },
-        workers: data.workers,
-    };
     let mut loader = Loader::new(
         splits.train.clone(),
         Transform::train(data),
-        opts(true, true),
+        LoaderOptions::training(data, cfg.batch_size, seed_value),
     );
     let mut metrics = MetricsLog::open(&run.metrics()).map_err(|e| e.to_string())?;
     tracing::info!(
@@ -187,7 +175,7 @@ pub fn train_perceptual(
     let mut val = Loader::new(
         splits.val.clone(),
         Transform::eval(data),
-        opts(false, false),
+        LoaderOptions::evaluation(data, cfg.batch_size, seed_value),
     );
     let (mut hits, mut total, mut chance) = (0.0, 0usize, 0.0);
     for i in 0..cfg.val_batches {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 
 use ldm_data::grid::{to_images, write_grid};
-use ldm_data::{DataConfig, Loader, LoaderOptions, OnBadSample, Source, Transform};
+use ldm_data::{DataConfig, Loader, LoaderOptions, Source, Transform};
 
 use crate::autoencoder::Autoencoder;
 use crate::metrics::{psnr, ssim};
@@ -32,14 +32,7 @@ pub fn validate(
     device: &Device,
     grid: Option<&Path>,
 ) -> Result<ValMetrics, String> {
-    let opts = LoaderOptions {
-        batch_size: 32,
-        seed: 0,
-        shuffle: false,
-        repeat: false,
-        on_bad_sample: OnBadSample::Skip,
-        workers: data.workers,
-    };
+    let opts = LoaderOptions::evaluation(data, 32, 0);
     let mut loader = Loader::new(val, Transform::eval(data), opts);
     let (mut sums, mut n) = ((0.0, 0.0, 0.0), 0usize);
     let mut first = true;

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::clip_global_norm;
 use ldm_core::{RunDir, progress, seed};
-use ldm_data::{DataConfig, Loader, LoaderOptions, OnBadSample, Splits, Transform};
+use ldm_data::{DataConfig, Loader, LoaderOptions, Splits, Transform};
 
 use super::artifacts::{EvaluatorInfo, evaluator_dir, save_evaluator};
 use super::{
@@ -35,22 +35,10 @@ pub fn train_evaluator(
     let mut opt = AdamWConfig::new()
         .with_weight_decay(cfg.weight_decay as f32)
         .init();
-    let opts = |batch_size, shuffle, repeat| LoaderOptions {
-        batch_size,
-        seed: seed_value,
-        shuffle,
-        repeat,
-        on_bad_sample: if repeat {
-            data.on_bad_sample
-        } else {
-            OnBadSample::Skip
-        },
-        workers: data.workers,
-    };
     let mut loader = Loader::new(
         splits.train.clone(),
         Transform::train(data),
-        opts(cfg.batch_size, true, true),
+        LoaderOptions::training(data, cfg.batch_size, seed_value),
     );
     let mut metrics = MetricsLog::open(&run.metrics()).map_err(|e| e.to_string())?;
     tracing::info!(
@@ -118,7 +106,7 @@ pub fn train_evaluator(
         splits,
         text,
         device,
-        opts(cfg.val_candidates, false, false),
+        LoaderOptions::evaluation(data, cfg.val_candidates, seed_value),
     )?;
     let info = EvaluatorInfo {
         config: cfg.clone(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use ldm_data::{DataConfig, Loader, LoaderOptions, OnBadSample, Source, Transform};
+use ldm_data::{DataConfig, Loader, LoaderOptions, Source, Transform};
 use ldm_eval::Features;
 use ldm_eval::evaluator::Evaluator;
 
@@ -93,12 +93,8 @@ pub fn read(
     seed: u64,
 ) -> anyhow::Result<Images> {
     let opts = LoaderOptions {
-        batch_size: 64,
-        seed,
         shuffle,
-        repeat: false,
-        on_bad_sample: OnBadSample::Skip,
-        workers: data.workers,
+        ..LoaderOptions::evaluation(data, 64, seed)
     };
     let mut loader = Loader::new(source, Transform::eval(data), opts);
     let (c, r) = (data.channels as usize, data.resolution as usize);
