@@ -86,6 +86,16 @@ fn ckpt(run: &Path, stage: &str, step: u64) -> PathBuf {
         .join(format!("step-{step:08}"))
 }
 
+/// Continue `command` in `dir` from its latest checkpoint up to each step of `untils`.
+fn continue_through(command: &str, dir: &Path, untils: &[&str]) {
+    for until in untils {
+        ok(
+            run(&[command, "--resume", "latest", "--until-step", until], dir),
+            &format!("{command} resumed to {until}"),
+        );
+    }
+}
+
 #[test]
 fn autoencoder_and_denoiser_resume_bit_exactly() {
     let d = tempfile::tempdir().unwrap();
@@ -103,21 +113,7 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
         ckpt(&b, "autoencoder", 5).exists(),
         "a checkpoint at the stop"
     );
-    for until in ["9", "12"] {
-        ok(
-            run(
-                &[
-                    "train-autoencoder",
-                    "--resume",
-                    "latest",
-                    "--until-step",
-                    until,
-                ],
-                &b,
-            ),
-            "resumed autoencoder",
-        );
-    }
+    continue_through("train-autoencoder", &b, &["9", "12"]);
     assert_same(
         &ckpt(&a, "autoencoder", 12),
         &ckpt(&b, "autoencoder", 12),
@@ -142,21 +138,7 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     }
     ok(run(&["train-denoiser"], &a), "denoiser, one go");
     ok(run(&["train-denoiser", "--until-step", "4"], &b), "to 4");
-    for until in ["7", "10"] {
-        ok(
-            run(
-                &[
-                    "train-denoiser",
-                    "--resume",
-                    "latest",
-                    "--until-step",
-                    until,
-                ],
-                &b,
-            ),
-            "resumed denoiser",
-        );
-    }
+    continue_through("train-denoiser", &b, &["7", "10"]);
     assert_same(
         &ckpt(&a, "denoiser", 10),
         &ckpt(&b, "denoiser", 10),

@@ -14,7 +14,8 @@ mod train_denoiser;
 mod train_evaluator;
 mod train_perceptual;
 
-use crate::cli::{CheckpointCommand, Cli, Command, ConfigCommand, DataCommand};
+use crate::cli::{CheckpointCommand, Cli, Command, ConfigCommand, DataCommand, RunCommand};
+use crate::experiment::Experiment;
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -35,4 +36,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoint(CheckpointCommand::Verify { paths }) => checkpoint::verify(&paths),
         Command::Checkpoint(CheckpointCommand::Diff { a, b }) => checkpoint::diff(&a, &b),
     }
+}
+
+/// What a stage command opens before its work, in this order so that a bad config or
+/// dataset fails before the run directory is touched: the config, the device, the data
+/// splits, the run directory.
+fn open_stage(
+    cmd: &RunCommand,
+) -> anyhow::Result<(
+    Experiment,
+    burn::tensor::Device,
+    ldm_data::Splits,
+    ldm_core::RunDir,
+)> {
+    let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
+    let device = exp.device()?;
+    let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
+    let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    Ok((exp, device, splits, run))
 }

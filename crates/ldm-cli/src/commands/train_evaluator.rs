@@ -155,10 +155,7 @@ impl CaptionEmbedder for MiniLmEmbedder {
 }
 
 pub fn run(cmd: &RunCommand) -> anyhow::Result<()> {
-    let exp = Experiment::load(&cmd.config.config, &cmd.config.sets)?.value;
-    let device = exp.device()?;
-    let splits = ldm_data::open(&exp.data, exp.seed).map_err(anyhow::Error::msg)?;
-    let run = exp.open_run(cmd.run.run_dir.as_deref())?;
+    let (exp, device, splits, run) = super::open_stage(cmd)?;
     stage(&exp, &run, &device, &splits)?;
     Ok(())
 }
