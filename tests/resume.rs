@@ -151,4 +151,30 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
         ],
     );
     assert_same(&a, &b, &["denoiser/model.bpk", "denoiser/text.bpk"]);
+
+    // A wall-clock budget makes the step during which it runs out the last one (here the
+    // first: 6 ms is less than any step), saved as a finished stage would be.
+    let c = d.path().join("c");
+    for (stage, command) in [
+        ("autoencoder", "train-autoencoder"),
+        ("denoiser", "train-denoiser"),
+    ] {
+        if stage == "denoiser" {
+            ok(run(&["encode"], &c), "encode");
+        }
+        let set = format!("{stage}.train.max_minutes=0.0001");
+        ok(run(&[command, "--set", &set], &c), "time budget");
+        let manifest = std::fs::read_to_string(ckpt(&c, stage, 1).join("manifest.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        let spent = manifest["meta"]["train_seconds"].as_f64();
+        assert!(spent.is_some_and(|s| s >= 0.006), "{manifest}");
+        assert!(
+            !ckpt(&c, stage, 2).exists(),
+            "{stage} went on past its budget"
+        );
+        assert!(
+            c.join(stage).join("model.bpk").exists(),
+            "{stage} model saved"
+        );
+    }
 }

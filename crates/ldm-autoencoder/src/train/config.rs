@@ -118,6 +118,9 @@ pub struct TrainConfig {
     pub on_nan: OnNan,
     /// With on_nan = "skip": stop anyway after this many skipped steps.
     pub max_nan_skips: u64,
+    /// Wall-clock budget in minutes (0 = none): the step during which it runs out is the
+    /// last. Counts time before a resume. Not reproducible to the bit, unlike `steps`.
+    pub max_minutes: f64,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +146,7 @@ impl Default for TrainConfig {
             scale_images: 1024,
             on_nan: OnNan::Stop,
             max_nan_skips: 10,
+            max_minutes: 0.0,
         }
     }
 }
@@ -189,6 +193,9 @@ impl Validate for AutoencoderSection {
             c.check("val_every", t.val_every > 0, || "must be at least 1".into());
             c.check("checkpoint_every", t.checkpoint_every > 0, || {
                 "must be at least 1".into()
+            });
+            c.check("max_minutes", t.max_minutes >= 0.0, || {
+                "must be 0 (no limit) or more".into()
             });
             c.check("scale_images", t.scale_images > 0, || {
                 "must be at least 1".into()

@@ -18,7 +18,7 @@ use serde_json::json;
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{Ema, NanGuard, clip_global_norm};
+use ldm_core::train::{Ema, NanGuard, TimeLimit, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 
@@ -50,6 +50,8 @@ struct State {
     nan: NanGuard,
     /// The latest validation PSNR, kept with the checkpoint so pruning keeps the best one.
     val_psnr: Option<f64>,
+    /// Wall-clock seconds spent training, over every resume (for `max_minutes`).
+    train_seconds: f64,
 }
 
 impl State {
@@ -86,6 +88,7 @@ impl State {
             "position": self.position,
             "images_seen": self.images_seen,
             "nan_skipped": self.nan.skipped,
+            "train_seconds": self.train_seconds,
             "ema_updates": self.ema.as_ref().map(|e| e.updates),
             "best": self.val_psnr.map(|v| json!({
                 "name": "val_psnr", "value": v, "higher_is_better": true
@@ -121,6 +124,7 @@ impl State {
         self.images_seen = c.meta["images_seen"].as_u64().unwrap_or(0);
         self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
         self.val_psnr = c.meta["best"]["value"].as_f64();
+        self.train_seconds = c.meta["train_seconds"].as_f64().unwrap_or(0.0);
         self.step = c.step;
         Ok(self)
     }
@@ -155,6 +159,7 @@ pub fn train(
         images_seen: 0,
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),
         val_psnr: None,
+        train_seconds: 0.0,
     };
     if let Start::Resume(dir) = &start {
         state = state.load(dir, cfg)?;
@@ -186,6 +191,7 @@ pub fn train(
     bar.set_position(state.step);
     let mut clock = (Instant::now(), 0usize);
     let mut last_val = ValMetrics::default();
+    let budget = TimeLimit::new(t.max_minutes, state.train_seconds);
     while state.step < t.steps {
         let step = state.step;
         // Every random draw of this step derives from (seed, step), so a resumed run draws
@@ -239,12 +245,23 @@ pub fn train(
         state.step += 1;
         state.position = loader.position();
         state.images_seen += batch.shape[0] as u64;
+        state.train_seconds = budget.spent();
+        // The step during which the time budget ran out is the last one, in every respect.
+        let last = state.step == t.steps || budget.reached();
+        if last && state.step < t.steps {
+            tracing::info!(
+                "autoencoder: time budget of {} min reached after step {} of {}",
+                budget.minutes().unwrap_or(0.0),
+                state.step,
+                t.steps
+            );
+        }
         clock.1 += batch.shape[0];
         bar.set_position(state.step);
         bar.set_message(format!("loss {:.4}", out.stats.total));
 
         let s = &out.stats;
-        if state.step % t.log_every == 0 || state.step == t.steps {
+        if state.step % t.log_every == 0 || last {
             let rate = clock.1 as f64 / clock.0.elapsed().as_secs_f64();
             clock = (Instant::now(), 0);
             metrics
@@ -271,7 +288,7 @@ pub fn train(
                 )
                 .map_err(|e| e.to_string())?;
         }
-        if state.step % t.val_every == 0 || state.step == t.steps {
+        if state.step % t.val_every == 0 || last {
             let eval_model = state
                 .ema
                 .as_ref()
@@ -309,13 +326,16 @@ pub fn train(
                 .map_err(|e| e.to_string())?;
             state.val_psnr = Some(last_val.psnr);
         }
-        let halt = stop::check(state.step).filter(|_| state.step < t.steps);
-        if state.step % t.checkpoint_every == 0 || state.step == t.steps || halt.is_some() {
+        let halt = stop::check(state.step).filter(|_| !last);
+        if state.step % t.checkpoint_every == 0 || last || halt.is_some() {
             let dir = state.save(run, cfg, t.keep_checkpoints)?;
             if let Some(reason) = halt {
                 bar.finish_and_clear();
                 return Err(stop::halted(reason, "autoencoder", state.step, &dir));
             }
+        }
+        if last {
+            break;
         }
     }
     bar.finish_and_clear();
@@ -339,7 +359,7 @@ pub fn train(
         resolution: data.resolution,
         scale_factor: scale,
         scale_images: n,
-        steps: t.steps,
+        steps: state.step,
         val_psnr: last_val.psnr,
         val_ssim: last_val.ssim,
     };

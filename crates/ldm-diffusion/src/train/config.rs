@@ -47,6 +47,9 @@ pub struct DenoiserTrainConfig {
     pub on_nan: OnNan,
     /// With on_nan = "skip": stop anyway after this many skipped steps.
     pub max_nan_skips: u64,
+    /// Wall-clock budget in minutes (0 = none): the step during which it runs out is the
+    /// last. Counts time before a resume. Not reproducible to the bit, unlike `steps`.
+    pub max_minutes: f64,
 }
 
 impl Default for DenoiserTrainConfig {
@@ -75,6 +78,7 @@ impl Default for DenoiserTrainConfig {
             samples_per_prompt: 8,
             on_nan: OnNan::Stop,
             max_nan_skips: 10,
+            max_minutes: 0.0,
         }
     }
 }
@@ -102,6 +106,9 @@ impl Validate for DenoiserSection {
             });
             c.check("checkpoint_every", t.checkpoint_every > 0, || {
                 "must be at least 1".into()
+            });
+            c.check("max_minutes", t.max_minutes >= 0.0, || {
+                "must be 0 (no limit) or more".into()
             });
             c.check("samples_per_prompt", t.samples_per_prompt > 0, || {
                 "must be at least 1".into()

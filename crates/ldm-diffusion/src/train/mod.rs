@@ -25,7 +25,7 @@ use rand::Rng;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::train::{Ema, NanGuard, clip_global_norm};
+use ldm_core::train::{Ema, NanGuard, TimeLimit, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
 use ldm_data::order::{Order, Position};
@@ -107,6 +107,7 @@ pub fn train<T: TextModel>(
         latents_seen: 0,
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),
         val_loss: None,
+        train_seconds: 0.0,
     };
     let config = run_config(cfg, diffusion, &text_description, shape, scale);
     if let Start::Resume(dir) = &start {
@@ -138,6 +139,7 @@ pub fn train<T: TextModel>(
         loss: f64::NAN,
         zero_loss: f64::NAN,
     };
+    let budget = TimeLimit::new(t.max_minutes, state.train_seconds);
     while state.step < t.steps {
         let step = state.step;
         // Every random draw of this step (noise, timesteps, dropout in the models) derives
@@ -199,11 +201,22 @@ pub fn train<T: TextModel>(
         state.step += 1;
         state.position = order.position();
         state.latents_seen += (t.batch_size * t.grad_accum) as u64;
+        state.train_seconds = budget.spent();
+        // The step during which the time budget ran out is the last one, in every respect.
+        let last = state.step == t.steps || budget.reached();
+        if last && state.step < t.steps {
+            tracing::info!(
+                "denoiser: time budget of {} min reached after step {} of {}",
+                budget.minutes().unwrap_or(0.0),
+                state.step,
+                t.steps
+            );
+        }
         clock.1 += t.batch_size * t.grad_accum;
         bar.set_position(state.step);
         bar.set_message(format!("loss {loss_sum:.4}"));
 
-        if state.step % t.log_every == 0 || state.step == t.steps {
+        if state.step % t.log_every == 0 || last {
             let rate = clock.1 as f64 / clock.0.elapsed().as_secs_f64();
             clock = (Instant::now(), 0);
             metrics
@@ -220,7 +233,7 @@ pub fn train<T: TextModel>(
                 )
                 .map_err(|e| e.to_string())?;
         }
-        if state.step % t.val_every == 0 || state.step == t.steps {
+        if state.step % t.val_every == 0 || last {
             let text_eval = state.text.valid();
             last_val = validation_loss(
                 &state.ema.model,
@@ -252,8 +265,7 @@ pub fn train<T: TextModel>(
                 .map_err(|e| e.to_string())?;
             state.val_loss = Some(last_val.loss);
         }
-        let preview =
-            (t.sample_every > 0 && state.step % t.sample_every == 0) || state.step == t.steps;
+        let preview = (t.sample_every > 0 && state.step % t.sample_every == 0) || last;
         if preview
             && !t.prompts.is_empty()
             && let Some(decode) = decode
@@ -272,13 +284,16 @@ pub fn train<T: TextModel>(
                 device,
             )?;
         }
-        let halt = stop::check(state.step).filter(|_| state.step < t.steps);
-        if state.step % t.checkpoint_every == 0 || state.step == t.steps || halt.is_some() {
+        let halt = stop::check(state.step).filter(|_| !last);
+        if state.step % t.checkpoint_every == 0 || last || halt.is_some() {
             let dir = state.save(run, &config, t.keep_checkpoints)?;
             if let Some(reason) = halt {
                 bar.finish_and_clear();
                 return Err(stop::halted(reason, "denoiser", state.step, &dir));
             }
+        }
+        if last {
+            break;
         }
     }
     bar.finish_and_clear();
@@ -289,7 +304,7 @@ pub fn train<T: TextModel>(
         scale_factor: scale,
         context_dim: state.text.dim(),
         text: text_description,
-        steps: t.steps,
+        steps: state.step,
         val_loss: last_val.loss,
         val_zero_loss: last_val.zero_loss,
     };

@@ -29,6 +29,8 @@ pub(super) struct State<T: TextModel> {
     pub(super) nan: NanGuard,
     /// The latest validation loss, kept with the checkpoint so pruning keeps the best one.
     pub(super) val_loss: Option<f64>,
+    /// Wall-clock seconds spent training, over every resume (for `max_minutes`).
+    pub(super) train_seconds: f64,
 }
 
 /// What a denoiser checkpoint records of its inputs: its own config section, the diffusion
@@ -91,6 +93,7 @@ impl<T: TextModel> State<T> {
             "latents_seen": self.latents_seen,
             "nan_skipped": self.nan.skipped,
             "ema_updates": self.ema.updates,
+            "train_seconds": self.train_seconds,
             "best": self.val_loss.map(|v| json!({
                 "name": "val_loss", "value": v, "higher_is_better": false
             })),
@@ -125,6 +128,7 @@ impl<T: TextModel> State<T> {
         self.latents_seen = c.meta["latents_seen"].as_u64().unwrap_or(0);
         self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
         self.val_loss = c.meta["best"]["value"].as_f64();
+        self.train_seconds = c.meta["train_seconds"].as_f64().unwrap_or(0.0);
         self.step = c.step;
         Ok(self)
     }

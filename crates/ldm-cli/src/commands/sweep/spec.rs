@@ -47,33 +47,48 @@ pub enum Mode {
     Zip,
 }
 
-/// Training steps per variant: overrides of the stages' `steps` keys.
+/// Training budget per variant: overrides of the stages' `steps` keys and of their
+/// wall-clock limits (`max_minutes`). With both, a stage ends at whichever comes first.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     pub perceptual_steps: Option<u64>,
     pub autoencoder_steps: Option<u64>,
     pub denoiser_steps: Option<u64>,
+    pub autoencoder_minutes: Option<f64>,
+    pub denoiser_minutes: Option<f64>,
 }
 
 impl Budget {
-    /// (field, config key, steps) of each budget given.
-    fn overrides(&self) -> Vec<(&'static str, &'static str, u64)> {
+    /// (field, config key, value) of each budget given.
+    fn overrides(&self) -> Vec<(&'static str, &'static str, Value)> {
+        let steps = |v: Option<u64>| v.map(|v| Value::Integer(v as i64));
+        let minutes = |v: Option<f64>| v.map(Value::Float);
         [
             (
                 "perceptual_steps",
                 "perceptual.steps",
-                self.perceptual_steps,
+                steps(self.perceptual_steps),
             ),
             (
                 "autoencoder_steps",
                 "autoencoder.train.steps",
-                self.autoencoder_steps,
+                steps(self.autoencoder_steps),
             ),
             (
                 "denoiser_steps",
                 "denoiser.train.steps",
-                self.denoiser_steps,
+                steps(self.denoiser_steps),
+            ),
+            (
+                "autoencoder_minutes",
+                "autoencoder.train.max_minutes",
+                minutes(self.autoencoder_minutes),
+            ),
+            (
+                "denoiser_minutes",
+                "denoiser.train.max_minutes",
+                minutes(self.denoiser_minutes),
             ),
         ]
         .into_iter()
@@ -240,9 +255,9 @@ pub fn expand(
         .budget
         .overrides()
         .into_iter()
-        .map(|(field, key, steps)| Override {
+        .map(|(field, key, value)| Override {
             key: key.into(),
-            value: Value::Integer(steps as i64),
+            value,
             at: format!("budget.{field}"),
         })
         .collect();
@@ -549,6 +564,7 @@ seeds = [0, 1]
 set = { "text.p_uncond" = 0.1 }
 [budget]
 denoiser_steps = 300
+denoiser_minutes = 2.5
 [[variant]]
 name = "baseline"
 [[variant]]
@@ -570,12 +586,18 @@ set = { autoencoder.loss.disc_weight = 0.0, "denoiser.train.steps" = 100 }
         assert_eq!(v[1].seed, Some(1));
         assert_eq!(
             sets(&v[0]),
-            ["denoiser.train.steps=300", "text.p_uncond=0.1", "seed=0"]
+            [
+                "denoiser.train.steps=300",
+                "denoiser.train.max_minutes=2.5",
+                "text.p_uncond=0.1",
+                "seed=0"
+            ]
         );
         // A variant's own key wins over the budget, in its place.
         assert_eq!(
             sets(&v[3]),
             [
+                "denoiser.train.max_minutes=2.5",
                 "text.p_uncond=0.1",
                 "autoencoder.loss.disc_weight=0.0",
                 "denoiser.train.steps=100",
@@ -583,10 +605,11 @@ set = { autoencoder.loss.disc_weight = 0.0, "denoiser.train.steps" = 100 }
             ]
         );
         assert_eq!(
-            v[3].overrides[1].at,
+            v[3].overrides[2].at,
             "variant.1.set.autoencoder.loss.disc_weight"
         );
-        assert_eq!(v[3].overrides[2].at, "variant.1.set.denoiser.train.steps");
+        assert_eq!(v[3].overrides[3].at, "variant.1.set.denoiser.train.steps");
+        assert_eq!(v[3].overrides[0].at, "budget.denoiser_minutes");
         // Seeds alone sweep the base.
         let s = parse("base = \"b.toml\"\nseeds = [3]\n").unwrap();
         assert_eq!(names(&s), ["seed-3"]);
