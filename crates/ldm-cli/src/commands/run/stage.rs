@@ -47,6 +47,12 @@ pub const ALL: [Stage; 8] = [
 
 /// Config keys that change how fast a stage runs, never what it computes.
 const IGNORED_KEYS: [&str; 2] = ["data.workers", "text.cache_batch"];
+/// Keys left out of fingerprints while they hold their "off" value (0), so that adding them
+/// did not invalidate stages finished before they existed.
+const OFF_WHEN_ZERO: [&str; 2] = [
+    "autoencoder.train.max_minutes",
+    "denoiser.train.max_minutes",
+];
 
 /// What a stage needs while it runs; the data splits are opened on first use.
 pub struct Ctx<'a> {
@@ -168,6 +174,11 @@ impl Stage {
             let mut v = lookup(&all, key).cloned().unwrap_or(Value::Null);
             for ignored in IGNORED_KEYS {
                 remove(&mut v, key, ignored);
+            }
+            for off in OFF_WHEN_ZERO {
+                if lookup(&all, off).and_then(Value::as_f64) == Some(0.0) {
+                    remove(&mut v, key, off);
+                }
             }
             out.insert(if key.is_empty() { "config" } else { key }.to_string(), v);
         }
