@@ -15,17 +15,14 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use burn::backend::Dispatch;
 use burn::module::Module;
 use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{gelu, silu};
-use burn::tensor::module::{
-    attention, conv_transpose2d, conv2d, conv2d_weight_backward, interpolate,
-};
-use burn::tensor::ops::{
-    AttentionModuleOptions, ConvOptions, ConvTransposeOptions, InterpolateMode, InterpolateOptions,
-};
+use burn::tensor::module::{attention, interpolate};
+use burn::tensor::ops::{AttentionModuleOptions, ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
+use ldm_core::ops::{FastOps, gelu, silu};
 use serde_json::{Value, json};
 
 use ldm_autoencoder::losses::{GanLoss, PixelLoss};
@@ -568,24 +565,38 @@ fn bench_ops(b: usize, min_time: f64) {
             &|v| {
                 let mut v = v.into_iter();
                 let (x, w) = (v.next().unwrap(), v.next().unwrap());
-                conv2d(x, w, None, ConvOptions::new([s, s], [p, p], [1, 1], 1))
+                let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+                Tensor::from_dispatch(<Dispatch as FastOps>::fast_conv2d(
+                    x.into_dispatch(),
+                    w.into_dispatch(),
+                    opts,
+                ))
             },
         );
-        // The two halves of its backward, as autodiff runs them on flex: the input gradient
-        // as a transposed conv, the weight gradient by `conv2d_weight_backward`.
+        // The two halves of its backward, as autodiff runs them: ldm's kernels
+        // (`ldm_core::ops`), the input gradient by col2im, the weight gradient by one GEMM
+        // per image.
         let dev = Device::flex();
         let (x, w) = (rand4([b, ci, hw, hw], &dev), rand4([co, ci, k, k], &dev));
         let ho = (hw + 2 * p - k) / s + 1;
         let g = rand4([b, co, ho, ho], &dev);
         let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
-        let pad_out = (hw + 2 * p - k) % s;
-        let topts = ConvTransposeOptions::new([s, s], [p, p], [pad_out, pad_out], [1, 1], 1);
         let dx = time_op(min_time, || {
-            let _ = conv_transpose2d(g.clone(), w.clone(), None, topts.clone());
+            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_x_backward(
+                x.clone().into_dispatch(),
+                w.clone().into_dispatch(),
+                g.clone().into_dispatch(),
+                opts.clone(),
+            ));
         });
         print_op(&format!("{name} dx"), dx, f64::NAN);
         let dw = time_op(min_time, || {
-            let _ = conv2d_weight_backward(x.clone(), w.clone(), g.clone(), opts.clone());
+            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_weight_backward(
+                x.clone().into_dispatch(),
+                w.clone().into_dispatch(),
+                g.clone().into_dispatch(),
+                opts.clone(),
+            ));
         });
         print_op(&format!("{name} dW"), dw, f64::NAN);
     };

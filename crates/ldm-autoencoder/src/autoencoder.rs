@@ -12,6 +12,7 @@ use crate::blocks::conv;
 use crate::decoder::Decoder;
 use crate::encoder::Encoder;
 use crate::posterior::Posterior;
+use ldm_core::ops::conv2d;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -100,19 +101,19 @@ pub struct Autoencoder {
 impl Autoencoder {
     /// The posterior over latents of images in [-1, 1], `[B, C, H, W]` -> `[B, z, H/f, W/f]`.
     pub fn encode(&self, x: Tensor<4>) -> Posterior {
-        let moments = self.quant.forward(self.encoder.forward(x));
+        let moments = conv2d(&self.quant, self.encoder.forward(x));
         Posterior::from_moments(moments, self.logvar_min, self.logvar_max)
     }
 
     /// Images from latents (not scaled by the diffusion scale factor).
     pub fn decode(&self, z: Tensor<4>) -> Tensor<4> {
-        self.decoder.forward(self.post_quant.forward(z))
+        self.decoder.forward(conv2d(&self.post_quant, z))
     }
 
     /// Decode, returning also the input of the decoder's last conv (needed for the adaptive
     /// GAN weight, which compares gradients at that layer).
     pub fn decode_with_features(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         self.decoder
-            .forward_with_features(self.post_quant.forward(z))
+            .forward_with_features(conv2d(&self.post_quant, z))
     }
 }

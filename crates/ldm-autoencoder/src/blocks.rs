@@ -4,10 +4,10 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::module::{attention, interpolate};
 use burn::tensor::ops::{AttentionModuleOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
+use ldm_core::ops::{conv2d, silu};
 
 pub fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
     let p = k / 2;
@@ -44,10 +44,10 @@ impl ResBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv2, silu(self.norm2.forward(h)));
         match &self.skip {
-            Some(s) => s.forward(x) + h,
+            Some(s) => conv2d(s, x) + h,
             None => x + h,
         }
     }
@@ -70,7 +70,7 @@ impl Downsample {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(x)
+        conv2d(&self.conv, x)
     }
 }
 
@@ -89,7 +89,7 @@ impl Upsample {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let opts = InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]);
-        self.conv.forward(interpolate(x, opts))
+        conv2d(&self.conv, interpolate(x, opts))
     }
 }
 
@@ -123,11 +123,11 @@ impl AttnBlock {
                 .swap_dims(1, 2)
                 .unsqueeze_dim::<4>(1)
         };
-        let q = tokens(self.q.forward(n.clone()));
-        let k = tokens(self.k.forward(n.clone()));
-        let v = tokens(self.v.forward(n));
+        let q = tokens(conv2d(&self.q, n.clone()));
+        let k = tokens(conv2d(&self.k, n.clone()));
+        let v = tokens(conv2d(&self.v, n));
         let o = attention(q, k, v, None, None, AttentionModuleOptions::default());
         let o = o.squeeze_dim::<3>(1).swap_dims(1, 2).reshape([b, c, h, w]);
-        x + self.proj.forward(o)
+        x + conv2d(&self.proj, o)
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use ldm_core::config::{Checks, Validate};
 
 use crate::blocks::norm;
+use ldm_core::ops::conv2d;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,12 +94,12 @@ impl Critic {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = x;
         for l in &self.layers {
-            h = l.conv.forward(h);
+            h = conv2d(&l.conv, h);
             if let Some(n) = &l.norm {
                 h = n.forward(h);
             }
             h = leaky_relu(h, 0.2);
         }
-        self.out.forward(h)
+        conv2d(&self.out, h)
     }
 }

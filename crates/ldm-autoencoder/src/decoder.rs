@@ -4,8 +4,8 @@
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use ldm_core::ops::{conv2d, silu};
 
 use crate::autoencoder::AutoencoderConfig;
 use crate::blocks::{AttnBlock, ResBlock, Upsample, conv, norm};
@@ -65,7 +65,7 @@ impl Decoder {
 
     /// The output and the input of `conv_out`.
     pub fn forward_with_features(&self, z: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let mut h = self.mid1.forward(self.conv_in.forward(z));
+        let mut h = self.mid1.forward(conv2d(&self.conv_in, z));
         if let Some(a) = &self.mid_attn {
             h = a.forward(h);
         }
@@ -79,6 +79,6 @@ impl Decoder {
             }
         }
         let features = silu(self.norm_out.forward(h));
-        (self.conv_out.forward(features.clone()), features)
+        (conv2d(&self.conv_out, features.clone()), features)
     }
 }

@@ -4,8 +4,8 @@
 use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use ldm_core::ops::{conv2d, silu};
 
 use crate::autoencoder::AutoencoderConfig;
 use crate::blocks::{AttnBlock, Downsample, ResBlock, conv, norm};
@@ -58,7 +58,7 @@ impl Encoder {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         for level in &self.levels {
             for b in &level.blocks {
                 h = b.forward(h);
@@ -72,6 +72,6 @@ impl Encoder {
             h = a.forward(h);
         }
         h = self.mid2.forward(h);
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
     }
 }

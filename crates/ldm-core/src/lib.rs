@@ -7,6 +7,7 @@ pub mod config;
 pub mod device;
 pub mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod progress;
 pub mod record;
 pub mod rundir;

@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Int, Tensor};
+use ldm_core::ops::gelu;
 use serde::Deserialize;
 
 use crate::attention::SelfAttention;

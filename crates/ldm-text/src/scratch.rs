@@ -13,8 +13,8 @@ use burn::module::Module;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
 };
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Int, Tensor};
+use ldm_core::ops::{gelu, linear};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
@@ -204,8 +204,8 @@ impl ScratchText {
                     .attention
                     .forward(layer.norm1.forward(x.clone()), Some(pad.clone()), false);
             x = x + a;
-            let h = gelu(layer.fc1.forward(layer.norm2.forward(x.clone())));
-            x = x + layer.fc2.forward(h);
+            let h = gelu(linear(&layer.fc1, layer.norm2.forward(x.clone())));
+            x = x + linear(&layer.fc2, h);
         }
         let hidden = self.final_norm.forward(x);
         let mask = tokens.mask(&device);

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
+use ldm_core::ops::conv2d;
 
 use crate::blocks::norm;
 
@@ -85,8 +86,8 @@ impl FeatureNet {
         let mut h = x;
         let mut out = Vec::with_capacity(self.stages.len());
         for s in &self.stages {
-            h = relu(s.norm1.forward(s.conv1.forward(h)));
-            h = relu(s.norm2.forward(s.conv2.forward(h)));
+            h = relu(s.norm1.forward(conv2d(&s.conv1, h)));
+            h = relu(s.norm2.forward(conv2d(&s.conv2, h)));
             out.push(h.clone());
         }
         out

@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
+use ldm_core::ops::linear;
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -41,11 +42,11 @@ impl Attention {
         let l = context.dims()[1];
         let h = self.heads;
         let split = |t: Tensor<3>, len: usize| t.reshape([b, len, h, dim / h]).swap_dims(1, 2);
-        let q = split(self.q.forward(x), n);
-        let k = split(self.k.forward(context.clone()), l);
-        let v = split(self.v.forward(context), l);
+        let q = split(linear(&self.q, x), n);
+        let k = split(linear(&self.k, context.clone()), l);
+        let v = split(linear(&self.v, context), l);
         let mask = pad.map(|p| p.reshape([b, 1, 1, l]).expand([b, h, n, l]));
         let o = attention(q, k, v, mask, None, AttentionModuleOptions::default());
-        self.out.forward(o.swap_dims(1, 2).reshape([b, n, dim]))
+        linear(&self.out, o.swap_dims(1, 2).reshape([b, n, dim]))
     }
 }

@@ -2,8 +2,8 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use ldm_core::ops::silu;
 
 #[derive(Module, Debug)]
 pub struct TimeEmbedding {

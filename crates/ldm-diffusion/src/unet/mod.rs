@@ -10,10 +10,10 @@ mod transformer;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Tensor};
+use ldm_core::ops::{conv2d, silu};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
@@ -209,7 +209,7 @@ impl UNet {
         pad: Option<Tensor<2, Bool>>,
     ) -> Tensor<4> {
         let temb = self.time.forward(t);
-        let mut h = self.conv_in.forward(x);
+        let mut h = conv2d(&self.conv_in, x);
         let mut skips = vec![h.clone()];
         for level in &self.down {
             for b in &level.blocks {
@@ -217,7 +217,7 @@ impl UNet {
                 skips.push(h.clone());
             }
             if let Some(d) = &level.resample {
-                h = d.forward(h);
+                h = conv2d(d, h);
                 skips.push(h.clone());
             }
         }
@@ -232,10 +232,10 @@ impl UNet {
             if let Some(u) = &level.resample {
                 let opts =
                     InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]);
-                h = u.forward(interpolate(h, opts));
+                h = conv2d(u, interpolate(h, opts));
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
     }
 }
 

@@ -5,8 +5,8 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Tensor};
+use ldm_core::ops::{conv2d, gelu, linear};
 
 use super::attention::Attention;
 use super::resblock::{conv, norm, zero_conv};
@@ -40,11 +40,11 @@ impl TransformerBlock {
         let n = self.norm1.forward(x.clone());
         let x = x + self.self_attn.forward(n.clone(), n, None);
         let x = x.clone() + self.cross_attn.forward(self.norm2.forward(x), context, pad);
-        let h = self.ff_in.forward(self.norm3.forward(x.clone()));
+        let h = linear(&self.ff_in, self.norm3.forward(x.clone()));
         let mut parts = h.chunk(2, 2);
         let gate = parts.pop().expect("two halves");
         let value = parts.pop().expect("two halves");
-        x + self.ff_out.forward(value * gelu(gate))
+        x + linear(&self.ff_out, value * gelu(gate))
     }
 }
 
@@ -82,12 +82,12 @@ impl SpatialTransformer {
         pad: Option<Tensor<2, Bool>>,
     ) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let t = self.proj_in.forward(self.norm.forward(x.clone()));
+        let t = conv2d(&self.proj_in, self.norm.forward(x.clone()));
         let mut t = t.reshape([b, c, h * w]).swap_dims(1, 2);
         for blk in &self.blocks {
             t = blk.forward(t, context.clone(), pad.clone());
         }
         let t = t.swap_dims(1, 2).reshape([b, c, h, w]);
-        x + self.proj_out.forward(t)
+        x + conv2d(&self.proj_out, t)
     }
 }

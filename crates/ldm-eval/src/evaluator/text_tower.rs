@@ -4,8 +4,8 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
+use ldm_core::ops::silu;
 
 use super::EvaluatorConfig;
 use super::normalize;

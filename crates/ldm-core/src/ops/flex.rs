@@ -1,0 +1,102 @@
+//! The `flex` kernels: f32 loops over contiguous data, split across rayon's threads, with the
+//! vectorizable functions of [`super::math`]. Other dtypes take the stock composition.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::{DType, TensorMetadata};
+use burn::tensor::Bytes;
+use rayon::prelude::*;
+
+/// Elements per rayon task: big enough to amortize the split, small enough for two cores
+/// to share a 256 x 64 x 16 x 16 activation evenly.
+const CHUNK: usize = 1 << 14;
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// Run `body` compiled for AVX2 where the CPU has it (checked at run time; the binary stays
+/// portable): loops over the inlined math functions then use 8 lanes instead of SSE2's 4.
+#[inline(always)]
+fn wide(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(body: impl FnOnce()) {
+            body()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { avx2(body) };
+            return;
+        }
+    }
+    body()
+}
+
+/// `f` applied to every element of an f32 tensor (None for other dtypes).
+pub fn map(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let x = contiguous(x);
+    let shape = x.shape();
+    let n = shape.num_elements();
+    let src: &[f32] = &x.storage::<f32>()[..n];
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(o, s)| wide(|| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s))));
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(shape),
+        DType::F32,
+    ))
+}
+
+/// `f(x, g)` element by element, for backward kernels (None unless both are f32 and alike).
+/// The result is written over `g` when nothing else holds it (the usual case for a gradient).
+pub fn zip(x: FlexTensor, g: FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || g.dtype() != DType::F32 || x.shape() != g.shape() {
+        return None;
+    }
+    let (x, mut g) = (contiguous(x), contiguous(g));
+    let n = x.shape().num_elements();
+    let xs: &[f32] = &x.storage::<f32>()[..n];
+    let body = |o: &mut [f32], x: &[f32], g: Option<&[f32]>| {
+        wide(|| match g {
+            Some(g) => {
+                for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                    *o = f(x, g);
+                }
+            }
+            None => {
+                for (o, &x) in o.iter_mut().zip(x) {
+                    *o = f(x, *o);
+                }
+            }
+        })
+    };
+    if g.is_unique()
+        && let Some(gs) = g.try_storage_mut::<f32>()
+    {
+        gs[..n]
+            .par_chunks_mut(CHUNK)
+            .zip(xs.par_chunks(CHUNK))
+            .for_each(|(o, x)| body(o, x, None));
+        return Some(g);
+    }
+    let gs: &[f32] = &g.storage::<f32>()[..n];
+    let mut out = vec![0.0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+        .for_each(|(o, (x, g))| body(o, x, Some(g)));
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(x.shape()),
+        DType::F32,
+    ))
+}
