@@ -144,6 +144,13 @@ fn check_eval_json(run: &std::path::Path) {
     for k in ["psnr", "ssim", "perceptual", "rfid"] {
         finite(&v["autoencoder"][k], &format!("autoencoder.{k}"));
     }
+    // Shapes: the detector on the reconstructions, every one of them scored.
+    let recon = &v["autoencoder"]["detector"]["total"];
+    assert_eq!(recon["images"], v["autoencoder"]["images"], "{recon}");
+    for k in ["color", "shape", "all"] {
+        let r = finite(&recon[k], &format!("autoencoder.detector.total.{k}"));
+        assert!((0.0..=1.0).contains(&r), "{k} = {r}");
+    }
     // The floor: two real sets of the same distribution are close, but not identical.
     let floor = finite(&v["floor"]["fid"], "floor.fid");
     assert!(floor >= 0.0, "floor {floor}");

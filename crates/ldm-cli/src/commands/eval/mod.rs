@@ -392,7 +392,8 @@ impl Scorer<'_> {
 }
 
 /// Reconstructions of validation images: PSNR, SSIM, the perceptual distance of the net the
-/// autoencoder was trained with (null when it has none), and rFID in evaluator features.
+/// autoencoder was trained with (null when it has none), rFID in evaluator features, and for
+/// shapes the detector's accuracy on them.
 fn autoencoder_metrics(
     exp: &Experiment,
     run: &RunDir,
@@ -440,13 +441,25 @@ fn autoencoder_metrics(
         perceptual_v.map_or("-".into(), |p| format!("{p:.4}")),
         rfid
     );
-    Ok(json!({
+    let mut out = json!({
         "images": n,
         "psnr": sums.0 / nf,
         "ssim": sums.1 / nf,
         "perceptual": perceptual_v,
         "rfid": rfid,
-    }))
+    });
+    // The detector on reconstructions of real images (each checked against its own caption)
+    // bounds what generated images can score: attributes the autoencoder loses are lost.
+    if let Some(shapes) = Shapes::new(exp, &originals.captions)? {
+        let d = shapes.score(&recon);
+        println!(
+            "  shapes detector on the reconstructions: all correct {}, shape {}",
+            pct(&d["total"]["all"]),
+            pct(&d["total"]["shape"])
+        );
+        out["detector"] = d;
+    }
+    Ok(out)
 }
 
 /// The frozen net of the autoencoder's perceptual loss, if it has one and it can be found.
