@@ -2,81 +2,58 @@
 //! kernels, so one activation costs one saved tensor and two passes over memory, and a
 //! convolution's gradients come from ldm's kernels rather than burn's generic derivation.
 
-use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend};
 
 use super::FastOps;
 
-/// One elementwise op: forward `f`, backward `df(x, grad)`.
-fn elementwise<B, C, Op>(op: Op, x: FloatTensor<Autodiff<B, C>>) -> FloatTensor<Autodiff<B, C>>
-where
-    B: FastOps,
-    C: CheckpointStrategy,
-    Op: Elementwise<B>,
-{
+/// An elementwise op's backward step: its input is the state, `backward(x, grad)` the rule.
+struct Elementwise<B: Backend> {
+    backward: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+}
+
+impl<B: Backend> std::fmt::Debug for Elementwise<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Elementwise")
+    }
+}
+
+impl<B: FastOps> Backward<B, 1> for Elementwise<B> {
+    type State = FloatTensor<B>;
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| (self.backward)(x, g));
+    }
+}
+
+/// `forward` on autodiff tensors, keeping the input for `backward`.
+fn elementwise<B: FastOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: fn(FloatTensor<B>) -> FloatTensor<B>,
+    backward: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let op = Elementwise { backward };
     match op.prepare::<C>([x.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let input = x.primitive().clone();
-            prep.finish(input.clone(), Op::forward(input))
+            prep.finish(input.clone(), forward(input))
         }
-        OpsKind::UnTracked(prep) => prep.finish(Op::forward(x.into_primitive())),
-    }
-}
-
-trait Elementwise<B: FastOps>: Backward<B, 1, State = FloatTensor<B>> {
-    fn forward(x: FloatTensor<B>) -> FloatTensor<B>;
-}
-
-#[derive(Debug)]
-struct Silu;
-
-impl<B: FastOps> Backward<B, 1> for Silu {
-    type State = FloatTensor<B>;
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let x = ops.state;
-        unary::<B, _>(ops.parents, ops.node, grads, |g| {
-            B::fast_silu_backward(x, g)
-        });
-    }
-}
-
-impl<B: FastOps> Elementwise<B> for Silu {
-    fn forward(x: FloatTensor<B>) -> FloatTensor<B> {
-        B::fast_silu(x)
-    }
-}
-
-#[derive(Debug)]
-struct Gelu;
-
-impl<B: FastOps> Backward<B, 1> for Gelu {
-    type State = FloatTensor<B>;
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let x = ops.state;
-        unary::<B, _>(ops.parents, ops.node, grads, |g| {
-            B::fast_gelu_backward(x, g)
-        });
-    }
-}
-
-impl<B: FastOps> Elementwise<B> for Gelu {
-    fn forward(x: FloatTensor<B>) -> FloatTensor<B> {
-        B::fast_gelu(x)
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
     }
 }
 
 impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     fn fast_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        elementwise::<B, C, _>(Silu, x)
+        elementwise::<B, C>(x, B::fast_silu, B::fast_silu_backward)
     }
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        elementwise::<B, C, _>(Gelu, x)
+        elementwise::<B, C>(x, B::fast_gelu, B::fast_gelu_backward)
     }
 
     fn fast_conv2d(

@@ -1,7 +1,7 @@
 //! The extension trait: each operation's default body (stock operations, what GPU backends
 //! run) and its `flex` kernel. The autodiff rules are in `autodiff.rs`.
 
-use burn::backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
@@ -11,15 +11,12 @@ use super::{flex, flex_conv, math};
 pub trait FastOps: Backend {
     /// x * sigmoid(x).
     fn fast_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        Self::float_mul(x.clone(), Self::sigmoid(x))
+        stock_silu::<Self>(x)
     }
 
     /// The gradient of SiLU at `x` times `grad`: grad * s * (1 + x (1 - s)), s = sigmoid(x).
     fn fast_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let s = Self::sigmoid(x.clone());
-        let one_minus = Self::float_add_scalar(Self::float_neg(s.clone()), 1.0.into());
-        let inner = Self::float_add_scalar(Self::float_mul(x, one_minus), 1.0.into());
-        Self::float_mul(grad, Self::float_mul(s, inner))
+        stock_silu_backward::<Self>(x, grad)
     }
 
     /// x * Φ(x), Φ the standard normal CDF.
@@ -64,8 +61,7 @@ pub trait FastOps: Backend {
 
 impl FastOps for Flex {
     fn fast_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex::map(x.clone(), |x| x * math::sigmoid(x))
-            .unwrap_or_else(|| Self::float_mul(x.clone(), Self::sigmoid(x)))
+        flex::map(x.clone(), |x| x * math::sigmoid(x)).unwrap_or_else(|| stock_silu::<Self>(x))
     }
 
     fn fast_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -73,12 +69,7 @@ impl FastOps for Flex {
             let s = math::sigmoid(x);
             g * s * (1.0 + x * (1.0 - s))
         })
-        .unwrap_or_else(|| {
-            let s = Self::sigmoid(x.clone());
-            let one_minus = Self::float_add_scalar(Self::float_neg(s.clone()), 1.0.into());
-            let inner = Self::float_add_scalar(Self::float_mul(x, one_minus), 1.0.into());
-            Self::float_mul(grad, Self::float_mul(s, inner))
-        })
+        .unwrap_or_else(|| stock_silu_backward::<Self>(x, grad))
     }
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -125,3 +116,16 @@ impl FastOps for Flex {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl FastOps for burn::backend::Cube {}
+
+/// SiLU from stock operations (burn has no SiLU primitive).
+fn stock_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_mul(x.clone(), B::sigmoid(x))
+}
+
+/// SiLU's backward from stock operations.
+fn stock_silu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let s = B::sigmoid(x.clone());
+    let one_minus = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
+    let inner = B::float_add_scalar(B::float_mul(x, one_minus), 1.0.into());
+    B::float_mul(grad, B::float_mul(s, inner))
+}

@@ -2,7 +2,7 @@
 //! vectorizable functions of [`super::math`]. Other dtypes take the stock composition.
 
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::{DType, TensorMetadata};
+use burn::backend::{DType, Shape, TensorMetadata};
 use burn::tensor::Bytes;
 use rayon::prelude::*;
 
@@ -10,12 +10,28 @@ use rayon::prelude::*;
 /// to share a 256 x 64 x 16 x 16 activation evenly.
 const CHUNK: usize = 1 << 14;
 
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        t.to_contiguous()
+/// The tensor with its f32 elements in order from the start of its storage; None for other
+/// dtypes (the caller then takes the stock operation).
+pub fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
+    if t.dtype() != DType::F32 {
+        return None;
     }
+    Some(
+        if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
+            t
+        } else {
+            t.to_contiguous()
+        },
+    )
+}
+
+/// A contiguous f32 tensor of `shape` over `data`.
+pub fn f32_tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape.into()),
+        DType::F32,
+    )
 }
 
 /// Run `body` compiled for AVX2 where the CPU has it (checked at run time; the binary stays
@@ -39,10 +55,7 @@ fn wide(body: impl FnOnce()) {
 
 /// `f` applied to every element of an f32 tensor (None for other dtypes).
 pub fn map(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> Option<FlexTensor> {
-    if x.dtype() != DType::F32 {
-        return None;
-    }
-    let x = contiguous(x);
+    let x = f32_contiguous(x)?;
     let shape = x.shape();
     let n = shape.num_elements();
     let src: &[f32] = &x.storage::<f32>()[..n];
@@ -50,20 +63,16 @@ pub fn map(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> Option<FlexTensor> {
     out.par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
         .for_each(|(o, s)| wide(|| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s))));
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(shape),
-        DType::F32,
-    ))
+    Some(f32_tensor(out, shape))
 }
 
 /// `f(x, g)` element by element, for backward kernels (None unless both are f32 and alike).
 /// The result is written over `g` when nothing else holds it (the usual case for a gradient).
 pub fn zip(x: FlexTensor, g: FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> Option<FlexTensor> {
-    if x.dtype() != DType::F32 || g.dtype() != DType::F32 || x.shape() != g.shape() {
+    if x.shape() != g.shape() {
         return None;
     }
-    let (x, mut g) = (contiguous(x), contiguous(g));
+    let (x, mut g) = (f32_contiguous(x)?, f32_contiguous(g)?);
     let n = x.shape().num_elements();
     let xs: &[f32] = &x.storage::<f32>()[..n];
     let body = |o: &mut [f32], x: &[f32], g: Option<&[f32]>| {
@@ -94,9 +103,5 @@ pub fn zip(x: FlexTensor, g: FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> 
     out.par_chunks_mut(CHUNK)
         .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
         .for_each(|(o, (x, g))| body(o, x, Some(g)));
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(x.shape()),
-        DType::F32,
-    ))
+    Some(f32_tensor(out, x.shape()))
 }

@@ -11,12 +11,12 @@
 //!   input    dcol_b [K x P]    = Wᵀ · dOut_b, scattered back onto dx_b (col2im).
 //! A 1x1 stride-1 unpadded conv needs no `col`: it is the image itself.
 
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ConvOptions;
-use burn::backend::{DType, Shape, TensorMetadata};
-use burn::tensor::Bytes;
+use burn::backend::{Shape, TensorMetadata};
 use rayon::prelude::*;
 
+use super::flex::{f32_contiguous, f32_tensor};
 use super::gemm::{Parallelism, View, matmul};
 
 /// The sizes of one convolution.
@@ -78,6 +78,18 @@ impl Geometry {
     /// 1x1, stride 1, no padding: the image is its own patch matrix.
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+
+    /// Room for one image's patch matrix (none for a pointwise conv, which needs none).
+    fn col_buffer(&self) -> Vec<f32> {
+        vec![
+            0.0;
+            if self.pointwise() {
+                0
+            } else {
+                self.k() * self.p()
+            }
+        ]
     }
 
     /// Threads split the batch; a batch smaller than the pool parallelizes each GEMM instead.
@@ -166,27 +178,6 @@ impl Geometry {
     }
 }
 
-fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
-    }
-    Some(
-        if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-            t
-        } else {
-            t.to_contiguous()
-        },
-    )
-}
-
-fn tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(Shape::from(shape)),
-        DType::F32,
-    )
-}
-
 /// The convolution of `x` by `weight`, without bias; None where the stock operation must run.
 pub fn forward(x: &FlexTensor, weight: &FlexTensor, o: &ConvOptions<2>) -> Option<FlexTensor> {
     let g = Geometry::new(&x.shape(), &weight.shape(), o)?;
@@ -195,7 +186,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, o: &ConvOptions<2>) -> Optio
     let (k, p, image) = (g.k(), g.p(), g.cin * g.h * g.w);
     let mut out = vec![0.0f32; g.batch * g.cout * p];
     out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
-        || vec![0.0f32; if g.pointwise() { 0 } else { k * p }],
+        || g.col_buffer(),
         |col, (b, out_b)| {
             let x_b = &xs[b * image..][..image];
             let patches: &[f32] = if g.pointwise() {
@@ -222,7 +213,7 @@ pub fn forward(x: &FlexTensor, weight: &FlexTensor, o: &ConvOptions<2>) -> Optio
             );
         },
     );
-    Some(tensor(out, [g.batch, g.cout, g.ho, g.wo]))
+    Some(f32_tensor(out, [g.batch, g.cout, g.ho, g.wo]))
 }
 
 /// The gradient of the loss by the weights, from the input and the output's gradient.
@@ -244,7 +235,7 @@ pub fn weight_backward(
         .into_par_iter()
         .map(|group| {
             let mut dw = vec![0.0f32; g.cout * k];
-            let mut col = vec![0.0f32; if g.pointwise() { 0 } else { k * p }];
+            let mut col = g.col_buffer();
             let images = group * per_group..((group + 1) * per_group).min(g.batch);
             for (n, b) in images.enumerate() {
                 let x_b = &xs[b * image..][..image];
@@ -279,7 +270,7 @@ pub fn weight_backward(
     for part in partials {
         dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
     }
-    Some(tensor(dw, [g.cout, g.cin, g.kh, g.kw]))
+    Some(f32_tensor(dw, [g.cout, g.cin, g.kh, g.kw]))
 }
 
 /// The gradient of the loss by the input, from the weights and the output's gradient.
@@ -298,7 +289,7 @@ pub fn x_backward(
     let (k, p, image) = (g.k(), g.p(), g.cin * g.h * g.w);
     let mut dx = vec![0.0f32; g.batch * image];
     dx.par_chunks_mut(image).enumerate().for_each_init(
-        || vec![0.0f32; if g.pointwise() { 0 } else { k * p }],
+        || g.col_buffer(),
         |col, (b, dx_b)| {
             let wt = View {
                 data: &ws[..g.cout * k],
@@ -318,7 +309,7 @@ pub fn x_backward(
             }
         },
     );
-    Some(tensor(dx, [g.batch, g.cin, g.h, g.w]))
+    Some(f32_tensor(dx, [g.batch, g.cin, g.h, g.w]))
 }
 
 #[cfg(test)]
