@@ -247,15 +247,7 @@ pub fn train(
         state.images_seen += batch.shape[0] as u64;
         state.train_seconds = budget.spent();
         // The step during which the time budget ran out is the last one, in every respect.
-        let last = state.step == t.steps || budget.reached();
-        if last && state.step < t.steps {
-            tracing::info!(
-                "autoencoder: time budget of {} min reached after step {} of {}",
-                budget.minutes().unwrap_or(0.0),
-                state.step,
-                t.steps
-            );
-        }
+        let last = budget.is_last("autoencoder", state.step, t.steps);
         clock.1 += batch.shape[0];
         bar.set_position(state.step);
         bar.set_message(format!("loss {:.4}", out.stats.total));

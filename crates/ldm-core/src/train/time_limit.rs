@@ -34,9 +34,20 @@ impl TimeLimit {
         self.limit.is_some_and(|l| self.spent() >= l)
     }
 
-    /// The budget in minutes, for messages.
-    pub fn minutes(&self) -> Option<f64> {
-        self.limit.map(|l| l / 60.0)
+    /// Whether the step that brought `stage` to `step` (of `steps`) is its last: the final
+    /// step, or the one during which the budget ran out (which is logged).
+    pub fn is_last(&self, stage: &str, step: u64, steps: u64) -> bool {
+        if step >= steps {
+            return true;
+        }
+        let out_of_time = self.reached();
+        if out_of_time {
+            tracing::info!(
+                "{stage}: time budget of {} min reached after step {step} of {steps}",
+                self.limit.unwrap_or(0.0) / 60.0
+            );
+        }
+        out_of_time
     }
 }
 
@@ -51,6 +62,8 @@ mod tests {
         let fresh = TimeLimit::new(1.0, 0.0);
         assert!(!fresh.reached());
         assert!(fresh.spent() < 60.0);
-        assert_eq!(TimeLimit::new(2.0, 0.0).minutes(), Some(2.0));
+        assert!(TimeLimit::new(0.0, 0.0).is_last("x", 5, 5));
+        assert!(!TimeLimit::new(0.0, 0.0).is_last("x", 4, 5));
+        assert!(TimeLimit::new(1.0, 60.0).is_last("x", 4, 5));
     }
 }

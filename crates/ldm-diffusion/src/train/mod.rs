@@ -203,15 +203,7 @@ pub fn train<T: TextModel>(
         state.latents_seen += (t.batch_size * t.grad_accum) as u64;
         state.train_seconds = budget.spent();
         // The step during which the time budget ran out is the last one, in every respect.
-        let last = state.step == t.steps || budget.reached();
-        if last && state.step < t.steps {
-            tracing::info!(
-                "denoiser: time budget of {} min reached after step {} of {}",
-                budget.minutes().unwrap_or(0.0),
-                state.step,
-                t.steps
-            );
-        }
+        let last = budget.is_last("denoiser", state.step, t.steps);
         clock.1 += t.batch_size * t.grad_accum;
         bar.set_position(state.step);
         bar.set_message(format!("loss {loss_sum:.4}"));
