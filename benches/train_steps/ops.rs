@@ -1,0 +1,313 @@
+//! The op breakdown (`train_steps ops`): single ops at the denoiser benchmark's sizes, timed
+//! forward and forward + backward, to locate the gap before attacking it.
+
+use burn::backend::Dispatch;
+use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig};
+use burn::tensor::module::{attention, interpolate};
+use burn::tensor::ops::{AttentionModuleOptions, ConvOptions, InterpolateMode, InterpolateOptions};
+
+use super::*;
+
+/// Median ms of `f` after two warm-up calls, timed for at least `min_time` seconds (3 to 200
+/// calls).
+fn time_op(min_time: f64, mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut v = Vec::new();
+    let start = Instant::now();
+    while v.len() < 3 || (start.elapsed().as_secs_f64() < min_time && v.len() < 200) {
+        let t = Instant::now();
+        f();
+        v.push(ms(t));
+    }
+    median(&v)
+}
+
+fn rand4(shape: [usize; 4], d: &Device) -> Tensor<4> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), d)
+}
+
+fn rand3(shape: [usize; 3], d: &Device) -> Tensor<3> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), d)
+}
+
+/// A 4-d op timed forward (no autodiff) and forward + backward (autodiff; the loss is
+/// `sum(y * g)` with a fixed random `g`, gradients for every input). `inputs` builds the
+/// op's inputs on a device; `op` applies it.
+fn op4(
+    name: &str,
+    min_time: f64,
+    inputs: &dyn Fn(&Device) -> Vec<Tensor<4>>,
+    op: &dyn Fn(Vec<Tensor<4>>) -> Tensor<4>,
+) {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let x = inputs(&dev);
+    let fwd = time_op(min_time, || {
+        let _ = op(x.clone());
+    });
+    let xa: Vec<Tensor<4>> = inputs(&ad).into_iter().map(|t| t.require_grad()).collect();
+    let g = op(inputs(&dev)).random_like(Distribution::Normal(0.0, 1.0));
+    let g = Tensor::<4>::from_data(g.into_data(), &ad);
+    let fwdbwd = time_op(min_time, || {
+        let y = op(xa.clone());
+        let grads = (y * g.clone()).sum().backward();
+        for t in &xa {
+            let _ = t.grad(&grads);
+        }
+    });
+    print_op(name, fwd, fwdbwd);
+}
+
+fn op3(
+    name: &str,
+    min_time: f64,
+    inputs: &dyn Fn(&Device) -> Vec<Tensor<3>>,
+    op: &dyn Fn(Vec<Tensor<3>>) -> Tensor<3>,
+) {
+    let dev = Device::flex();
+    let ad = dev.clone().autodiff();
+    let x = inputs(&dev);
+    let fwd = time_op(min_time, || {
+        let _ = op(x.clone());
+    });
+    let xa: Vec<Tensor<3>> = inputs(&ad).into_iter().map(|t| t.require_grad()).collect();
+    let g = op(inputs(&dev)).random_like(Distribution::Normal(0.0, 1.0));
+    let g = Tensor::<3>::from_data(g.into_data(), &ad);
+    let fwdbwd = time_op(min_time, || {
+        let y = op(xa.clone());
+        let grads = (y * g.clone()).sum().backward();
+        for t in &xa {
+            let _ = t.grad(&grads);
+        }
+    });
+    print_op(name, fwd, fwdbwd);
+}
+
+fn print_op(name: &str, fwd: f64, fwdbwd: f64) {
+    println!(
+        "{}",
+        json!({
+            "bench": "ops",
+            "impl": "ldm",
+            "threads": rayon::current_num_threads(),
+            "op": name,
+            "fwd_ms": round3(fwd),
+            "fwdbwd_ms": round3(fwdbwd),
+            "cpu_s": round3(cpu_seconds()),
+        })
+    );
+}
+
+/// Ops at the sizes of the denoiser benchmark (batch `b`, latents 16x16, channels 64-128,
+/// 64 tokens of width 128 at level 1, text context of 8 tokens). Names must match
+/// scripts/bench_reference.py's.
+pub fn bench_ops(b: usize, min_time: f64) {
+    let conv = |name: &str, ci: usize, co: usize, k: usize, s: usize, hw: usize| {
+        let p = k / 2;
+        op4(
+            name,
+            min_time,
+            &|d| {
+                vec![
+                    rand4([b, ci, hw, hw], d),
+                    rand4([co, ci, k, k], d).mul_scalar(0.05),
+                ]
+            },
+            &|v| {
+                let mut v = v.into_iter();
+                let (x, w) = (v.next().unwrap(), v.next().unwrap());
+                let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+                Tensor::from_dispatch(<Dispatch as FastOps>::fast_conv2d(
+                    x.into_dispatch(),
+                    w.into_dispatch(),
+                    opts,
+                ))
+            },
+        );
+        // The two halves of its backward, as autodiff runs them: ldm's kernels
+        // (`ldm_core::ops`), the input gradient by col2im, the weight gradient by one GEMM
+        // per image.
+        let dev = Device::flex();
+        let (x, w) = (rand4([b, ci, hw, hw], &dev), rand4([co, ci, k, k], &dev));
+        let ho = (hw + 2 * p - k) / s + 1;
+        let g = rand4([b, co, ho, ho], &dev);
+        let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let dx = time_op(min_time, || {
+            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_x_backward(
+                x.clone().into_dispatch(),
+                w.clone().into_dispatch(),
+                g.clone().into_dispatch(),
+                opts.clone(),
+            ));
+        });
+        print_op(&format!("{name} dx"), dx, f64::NAN);
+        let dw = time_op(min_time, || {
+            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_weight_backward(
+                x.clone().into_dispatch(),
+                w.clone().into_dispatch(),
+                g.clone().into_dispatch(),
+                opts.clone(),
+            ));
+        });
+        print_op(&format!("{name} dW"), dw, f64::NAN);
+    };
+    conv("conv3x3 64->64 16x16", 64, 64, 3, 1, 16);
+    conv("conv3x3 192->64 16x16", 192, 64, 3, 1, 16);
+    conv("conv3x3 128->128 8x8", 128, 128, 3, 1, 8);
+    conv("conv3x3 s2 64->64 16x16", 64, 64, 3, 2, 16);
+    conv("conv1x1 128->128 8x8", 128, 128, 1, 1, 8);
+
+    for (c, hw) in [(64usize, 16usize), (128, 8)] {
+        let name = format!("groupnorm 32g {c}ch {hw}x{hw}");
+        let gn = |d: &Device| GroupNormConfig::new(32, c).with_epsilon(1e-5).init(d);
+        let (gn_plain, gn_ad) = (gn(&Device::flex()), gn(&Device::flex().autodiff()));
+        op4(&name, min_time, &|d| vec![rand4([b, c, hw, hw], d)], &|v| {
+            let x = v.into_iter().next().unwrap();
+            if x.device().is_autodiff() {
+                gn_ad.forward(x)
+            } else {
+                gn_plain.forward(x)
+            }
+        });
+    }
+
+    let ln = |d: &Device| LayerNormConfig::new(128).init(d);
+    let (ln_plain, ln_ad) = (ln(&Device::flex()), ln(&Device::flex().autodiff()));
+    op3(
+        "layernorm 128 [b,64,128]",
+        min_time,
+        &|d| vec![rand3([b, 64, 128], d)],
+        &|v| {
+            let x = v.into_iter().next().unwrap();
+            if x.device().is_autodiff() {
+                ln_ad.forward(x)
+            } else {
+                ln_plain.forward(x)
+            }
+        },
+    );
+
+    // The transformer's Linears on [B, tokens, dim] as the model calls them, and the same
+    // products with the tokens folded into rows ([1, B * tokens, dim], one 2-d GEMM).
+    for (d_in, d_out) in [(128usize, 1024usize), (512, 128), (128, 128)] {
+        for folded in [false, true] {
+            let lin = |d: &Device| LinearConfig::new(d_in, d_out).init(d);
+            let (plain, ad) = (lin(&Device::flex()), lin(&Device::flex().autodiff()));
+            let (name, shape) = if folded {
+                (
+                    format!("linear {d_in}->{d_out} [1,b*64,{d_in}]"),
+                    [1, b * 64, d_in],
+                )
+            } else {
+                (
+                    format!("linear {d_in}->{d_out} [b,64,{d_in}]"),
+                    [b, 64, d_in],
+                )
+            };
+            op3(&name, min_time, &|d| vec![rand3(shape, d)], &|v| {
+                let x = v.into_iter().next().unwrap();
+                if x.device().is_autodiff() {
+                    ad.forward(x)
+                } else {
+                    plain.forward(x)
+                }
+            });
+        }
+    }
+    op3(
+        "matmul [b,64,128]x[128,128]",
+        min_time,
+        &|d| vec![rand3([b, 64, 128], d), rand3([1, 128, 128], d)],
+        &|v| {
+            let mut v = v.into_iter();
+            let (x, w) = (v.next().unwrap(), v.next().unwrap());
+            x.matmul(w)
+        },
+    );
+
+    op4(
+        "self-attention 4h 64tok d32",
+        min_time,
+        &|d| (0..3).map(|_| rand4([b, 4, 64, 32], d)).collect(),
+        &|v| {
+            let mut v = v.into_iter();
+            let (q, k, vv) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
+            attention(q, k, vv, None, None, AttentionModuleOptions::default())
+        },
+    );
+    op4(
+        "cross-attention 4h 64x8tok d32 masked",
+        min_time,
+        &|d| {
+            vec![
+                rand4([b, 4, 64, 32], d),
+                rand4([b, 4, CTX_LEN, 32], d),
+                rand4([b, 4, CTX_LEN, 32], d),
+            ]
+        },
+        &|v| {
+            let dev = v[0].device();
+            let mut v = v.into_iter();
+            let (q, k, vv) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
+            let mask = pad_mask(b, &dev)
+                .reshape([b, 1, 1, CTX_LEN])
+                .expand([b, 4, 64, CTX_LEN]);
+            attention(
+                q,
+                k,
+                vv,
+                Some(mask),
+                None,
+                AttentionModuleOptions::default(),
+            )
+        },
+    );
+
+    op4(
+        "silu [b,64,16,16]",
+        min_time,
+        &|d| vec![rand4([b, 64, 16, 16], d)],
+        &|v| silu(v.into_iter().next().unwrap()),
+    );
+    op3(
+        "gelu [b,64,512]",
+        min_time,
+        &|d| vec![rand3([b, 64, 512], d)],
+        &|v| gelu(v.into_iter().next().unwrap()),
+    );
+    op4(
+        "add [b,64,16,16]",
+        min_time,
+        &|d| vec![rand4([b, 64, 16, 16], d), rand4([b, 64, 16, 16], d)],
+        &|v| {
+            let mut v = v.into_iter();
+            v.next().unwrap() + v.next().unwrap()
+        },
+    );
+    op4(
+        "mul [b,64,16,16]",
+        min_time,
+        &|d| vec![rand4([b, 64, 16, 16], d), rand4([b, 64, 16, 16], d)],
+        &|v| {
+            let mut v = v.into_iter();
+            v.next().unwrap() * v.next().unwrap()
+        },
+    );
+    op4(
+        "cat [b,128,16,16]+[b,64,16,16]",
+        min_time,
+        &|d| vec![rand4([b, 128, 16, 16], d), rand4([b, 64, 16, 16], d)],
+        &|v| Tensor::cat(v, 1),
+    );
+    op4(
+        "upsample nearest x2 [b,128,8,8]",
+        min_time,
+        &|d| vec![rand4([b, 128, 8, 8], d)],
+        &|v| {
+            let opts =
+                InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]);
+            interpolate(v.into_iter().next().unwrap(), opts)
+        },
+    );
+}
