@@ -237,9 +237,9 @@ fn wide_positive(points: &[(f64, f64)]) -> bool {
     !ys.is_empty() && lo > 0.0 && hi / lo > 100.0
 }
 
-fn figure(root: &Path, stage: &str, key: &str, p: Plot) -> anyhow::Result<Figure> {
-    let safe: String = format!("{stage}-{key}")
-        .chars()
+/// `name` with every character but ASCII letters, digits, '-' and '_' replaced by '_'.
+fn file_stem(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_".contains(c) {
                 c
@@ -247,8 +247,11 @@ fn figure(root: &Path, stage: &str, key: &str, p: Plot) -> anyhow::Result<Figure
                 '_'
             }
         })
-        .collect();
-    let file = format!("{PLOTS_DIR}/{safe}.png");
+        .collect()
+}
+
+fn figure(root: &Path, stage: &str, key: &str, p: Plot) -> anyhow::Result<Figure> {
+    let file = format!("{PLOTS_DIR}/{}.png", file_stem(&format!("{stage}-{key}")));
     plot::draw(&root.join(&file), &p)?;
     Ok(Figure {
         stage: stage.into(),

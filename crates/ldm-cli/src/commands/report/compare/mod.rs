@@ -282,17 +282,7 @@ struct Figure {
 }
 
 fn plot_file(name: &str) -> String {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{PLOTS_DIR}/sweep-{safe}.png")
+    format!("{PLOTS_DIR}/sweep-{}.png", super::file_stem(name))
 }
 
 /// Overlaid curves, one line per variant: each stage's training loss (smoothed) and
