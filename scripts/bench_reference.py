@@ -843,6 +843,8 @@ def bench_ops(b, min_time):
     for c, hw in [(64, 16), (128, 8)]:
         gn = nn.GroupNorm(32, c, eps=1e-5)
         op(f"groupnorm 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)], gn)
+        op(f"groupnorm+silu 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)],
+           lambda x, gn=gn: F.silu(gn(x)))
     ln = nn.LayerNorm(128)
     op("layernorm 128 [b,64,128]", min_time, lambda: [torch.randn(b, 64, 128)], ln)
     for d_in, d_out in [(128, 1024), (512, 128), (128, 128)]:

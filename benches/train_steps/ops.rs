@@ -159,17 +159,27 @@ pub fn bench_ops(b: usize, min_time: f64) {
     conv("conv1x1 128->128 8x8", 128, 128, 1, 1, 8);
 
     for (c, hw) in [(64usize, 16usize), (128, 8)] {
-        let name = format!("groupnorm 32g {c}ch {hw}x{hw}");
         let gn = |d: &Device| GroupNormConfig::new(32, c).with_epsilon(1e-5).init(d);
         let (gn_plain, gn_ad) = (gn(&Device::flex()), gn(&Device::flex().autodiff()));
-        op4(&name, min_time, &|d| vec![rand4([b, c, hw, hw], d)], &|v| {
-            let x = v.into_iter().next().unwrap();
-            if x.device().is_autodiff() {
-                gn_ad.forward(x)
-            } else {
-                gn_plain.forward(x)
-            }
-        });
+        type Norm = fn(&burn::nn::GroupNorm, Tensor<4>) -> Tensor<4>;
+        let fused: [(&str, Norm); 2] = [
+            ("groupnorm", ldm_core::ops::group_norm),
+            ("groupnorm+silu", ldm_core::ops::group_norm_silu),
+        ];
+        for (what, f) in fused {
+            let name = format!("{what} 32g {c}ch {hw}x{hw}");
+            op4(&name, min_time, &|d| vec![rand4([b, c, hw, hw], d)], &|v| {
+                let x = v.into_iter().next().unwrap();
+                f(
+                    if x.device().is_autodiff() {
+                        &gn_ad
+                    } else {
+                        &gn_plain
+                    },
+                    x,
+                )
+            });
+        }
     }
 
     let ln = |d: &Device| LayerNormConfig::new(128).init(d);

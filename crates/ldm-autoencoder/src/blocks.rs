@@ -7,7 +7,7 @@ use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::module::{attention, interpolate};
 use burn::tensor::ops::{AttentionModuleOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::{conv2d, silu};
+use ldm_core::ops::{conv2d, group_norm, group_norm_silu};
 
 pub fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
     let p = k / 2;
@@ -44,8 +44,8 @@ impl ResBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
-        let h = conv2d(&self.conv2, silu(self.norm2.forward(h)));
+        let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
+        let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
         match &self.skip {
             Some(s) => conv2d(s, x) + h,
             None => x + h,
@@ -116,7 +116,7 @@ impl AttnBlock {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let n = self.norm.forward(x.clone());
+        let n = group_norm(&self.norm, x.clone());
         // [B, C, H, W] -> [B, 1, HW, C]: one head over H*W tokens.
         let tokens = |t: Tensor<4>| {
             t.reshape([b, c, h * w])

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use ldm_core::config::{Checks, Validate};
 
 use crate::blocks::norm;
-use ldm_core::ops::conv2d;
+use ldm_core::ops::{conv2d, group_norm};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,7 +96,7 @@ impl Critic {
         for l in &self.layers {
             h = conv2d(&l.conv, h);
             if let Some(n) = &l.norm {
-                h = n.forward(h);
+                h = group_norm(n, h);
             }
             h = leaky_relu(h, 0.2);
         }

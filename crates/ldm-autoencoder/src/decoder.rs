@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::{conv2d, silu};
+use ldm_core::ops::{conv2d, group_norm_silu};
 
 use crate::autoencoder::AutoencoderConfig;
 use crate::blocks::{AttnBlock, ResBlock, Upsample, conv, norm};
@@ -78,7 +78,7 @@ impl Decoder {
                 h = u.forward(h);
             }
         }
-        let features = silu(self.norm_out.forward(h));
+        let features = group_norm_silu(&self.norm_out, h);
         (conv2d(&self.conv_out, features.clone()), features)
     }
 }

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::{conv2d, silu};
+use ldm_core::ops::{conv2d, group_norm_silu};
 
 use crate::autoencoder::AutoencoderConfig;
 use crate::blocks::{AttnBlock, Downsample, ResBlock, conv, norm};
@@ -72,6 +72,6 @@ impl Encoder {
             h = a.forward(h);
         }
         h = self.mid2.forward(h);
-        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, group_norm_silu(&self.norm_out, h))
     }
 }

@@ -63,6 +63,17 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     ) -> FloatTensor<Self> {
         conv2d::<B, C>(x, weight, options)
     }
+
+    fn fast_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        silu: bool,
+    ) -> FloatTensor<Self> {
+        group_norm::<B, C>(x, gamma, beta, GroupNorm { groups, silu }, eps)
+    }
 }
 
 /// The convolution's state: input, weights, options (each gradient needs the other tensor).
@@ -104,6 +115,65 @@ pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
             x.into_primitive(),
             w.into_primitive(),
             options,
+        )),
+    }
+}
+
+/// GroupNorm's settings; its state is the input, the affine parameters and the statistics.
+#[derive(Debug, Clone, Copy)]
+struct GroupNorm {
+    groups: usize,
+    silu: bool,
+}
+
+type GroupNormState<B> = [FloatTensor<B>; 5];
+
+impl<B: FastOps> Backward<B, 3> for GroupNorm {
+    type State = GroupNormState<B>;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, gamma, beta, mean, rstd] = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let (dx, dgamma, dbeta) =
+            B::fast_group_norm_backward(x, gamma, beta, mean, rstd, grad, self.groups, self.silu);
+        for (parent, g) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+/// GroupNorm (and SiLU) on autodiff tensors.
+fn group_norm<B: FastOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    gamma: FloatTensor<Autodiff<B, C>>,
+    beta: FloatTensor<Autodiff<B, C>>,
+    op: GroupNorm,
+    eps: f64,
+) -> FloatTensor<Autodiff<B, C>> {
+    let (g, s) = (op.groups, op.silu);
+    match op
+        .prepare::<C>([x.node(), gamma.node(), beta.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (xp, gp, bp) = (
+                x.primitive().clone(),
+                gamma.primitive().clone(),
+                beta.primitive().clone(),
+            );
+            let (out, mean, rstd) =
+                B::fast_group_norm_forward(xp.clone(), gp.clone(), bp.clone(), g, eps, s);
+            prep.finish([xp, gp, bp, mean, rstd], out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::fast_group_norm(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            g,
+            eps,
+            s,
         )),
     }
 }

@@ -3,9 +3,9 @@
 
 use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Flex, Shape, TensorMetadata, backend_extension};
 
-use super::{flex, flex_conv, math};
+use super::{flex, flex_conv, flex_norm, math};
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FastOps: Backend {
@@ -56,6 +56,47 @@ pub trait FastOps: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d_weight_backward(x, weight, grad, options)
+    }
+
+    /// GroupNorm over `[B, C, ...]` with per-channel `gamma` and `beta`, followed by SiLU when
+    /// `silu` is set.
+    fn fast_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        silu: bool,
+    ) -> FloatTensor<Self> {
+        Self::fast_group_norm_forward(x, gamma, beta, groups, eps, silu).0
+    }
+
+    /// [`Self::fast_group_norm`]'s output with each (image, group)'s mean and reciprocal
+    /// standard deviation, `[B, G]`, for the backward pass.
+    fn fast_group_norm_forward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_group_norm::<Self>(x, gamma, beta, groups, eps, silu)
+    }
+
+    /// The gradients of [`Self::fast_group_norm`] by `x`, `gamma` and `beta`.
+    #[allow(clippy::too_many_arguments)]
+    fn fast_group_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        groups: usize,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu)
     }
 }
 
@@ -112,6 +153,35 @@ impl FastOps for Flex {
         flex_conv::weight_backward(&x, &weight.shape(), &grad, &options)
             .unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, grad, options))
     }
+
+    fn fast_group_norm_forward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex_norm::forward(x.clone(), gamma.clone(), beta.clone(), groups, eps, silu)
+            .unwrap_or_else(|| stock_group_norm::<Self>(x, gamma, beta, groups, eps, silu))
+    }
+
+    fn fast_group_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        groups: usize,
+        silu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let [x2, gamma2, beta2, mean2, rstd2, grad2] =
+            [&x, &gamma, &beta, &mean, &rstd, &grad].map(|t| t.clone());
+        flex_norm::backward(x2, gamma2, beta2, mean2, rstd2, grad2, groups, silu).unwrap_or_else(
+            || stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu),
+        )
+    }
 }
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -128,4 +198,167 @@ fn stock_silu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> F
     let one_minus = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
     let inner = B::float_add_scalar(B::float_mul(x, one_minus), 1.0.into());
     B::float_mul(grad, B::float_mul(s, inner))
+}
+
+/// `[B, G, N]` view of `[B, C, ...]` and the shape to go back to.
+fn grouped<B: Backend>(x: FloatTensor<B>, groups: usize) -> (FloatTensor<B>, Shape) {
+    let shape = x.shape();
+    let b = shape[0];
+    let n = shape.num_elements() / (b * groups).max(1);
+    (B::float_reshape(x, Shape::new([b, groups, n])), shape)
+}
+
+/// `[C]` as `[1, C, 1]`, to scale `[B, C, S]`.
+fn per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let c = t.shape().num_elements();
+    B::float_reshape(t, Shape::new([1, c, 1]))
+}
+
+/// `[B, C, ...]` as `[B, C, S]`.
+fn channels_last_flat<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = x.shape();
+    let (b, c) = (shape[0], shape[1]);
+    let s = shape.num_elements() / (b * c).max(1);
+    B::float_reshape(x, Shape::new([b, c, s]))
+}
+
+/// x̂ = (x - mean) * rstd as `[B, C, S]`, from `[B, G]` statistics.
+fn normalized<B: Backend>(
+    x: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    rstd: FloatTensor<B>,
+    groups: usize,
+) -> FloatTensor<B> {
+    let (xg, _) = grouped::<B>(x.clone(), groups);
+    let b = xg.shape()[0];
+    let col = |t: FloatTensor<B>| B::float_reshape(t, Shape::new([b, groups, 1]));
+    let xhat = B::float_mul(B::float_sub(xg, col(mean)), col(rstd));
+    channels_last_flat::<B>(B::float_reshape(xhat, x.shape()))
+}
+
+/// GroupNorm (and SiLU) from stock operations, with the statistics the backward pass uses.
+fn stock_group_norm<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    groups: usize,
+    eps: f64,
+    silu: bool,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let (xg, shape) = grouped::<B>(x.clone(), groups);
+    let b = shape[0];
+    let mean = B::float_mean_dim(xg.clone(), 2);
+    let centered = B::float_sub(xg, mean.clone());
+    let var = B::float_mean_dim(B::float_mul(centered.clone(), centered), 2);
+    let rstd = B::float_recip(B::float_sqrt(B::float_add_scalar(var, eps.into())));
+    let stat = |t: FloatTensor<B>| B::float_reshape(t, Shape::new([b, groups]));
+    let (mean, rstd) = (stat(mean), stat(rstd));
+    let xhat = normalized::<B>(x, mean.clone(), rstd.clone(), groups);
+    let z = B::float_add(
+        B::float_mul(xhat, per_channel::<B>(gamma)),
+        per_channel::<B>(beta),
+    );
+    let y = if silu { stock_silu::<B>(z) } else { z };
+    (B::float_reshape(y, shape), mean, rstd)
+}
+
+/// The gradients of GroupNorm (and SiLU) from stock operations; see `flex_norm.rs` for the
+/// formulas.
+#[allow(clippy::too_many_arguments)]
+fn stock_group_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    rstd: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    groups: usize,
+    silu: bool,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let shape = x.shape();
+    let xhat = normalized::<B>(x, mean, rstd.clone(), groups);
+    let dy = channels_last_flat::<B>(grad);
+    let dz = if silu {
+        let z = B::float_add(
+            B::float_mul(xhat.clone(), per_channel::<B>(gamma.clone())),
+            per_channel::<B>(beta),
+        );
+        stock_silu_backward::<B>(z, dy)
+    } else {
+        dy
+    };
+    let channel_sum = |t: FloatTensor<B>| {
+        let c = t.shape()[1];
+        B::float_reshape(B::float_sum_dim(B::float_sum_dim(t, 2), 0), Shape::new([c]))
+    };
+    let dbeta = channel_sum(dz.clone());
+    let dgamma = channel_sum(B::float_mul(dz.clone(), xhat.clone()));
+    let (dxhat, _) = grouped::<B>(B::float_mul(dz, per_channel::<B>(gamma)), groups);
+    let (xhat, _) = grouped::<B>(xhat, groups);
+    let m1 = B::float_mean_dim(dxhat.clone(), 2);
+    let m2 = B::float_mean_dim(B::float_mul(dxhat.clone(), xhat.clone()), 2);
+    let b = shape[0];
+    let rstd = B::float_reshape(rstd, Shape::new([b, groups, 1]));
+    let inner = B::float_sub(B::float_sub(dxhat, m1), B::float_mul(xhat, m2));
+    let dx = B::float_reshape(B::float_mul(inner, rstd), shape);
+    (dx, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::backend::flex::FlexTensor;
+    use burn::tensor::TensorData;
+
+    use super::{flex_norm, stock_group_norm, stock_group_norm_backward};
+
+    /// Deterministic values around `mean` (spread about ±1).
+    fn flex_of(shape: &[usize], mean: f32) -> FlexTensor {
+        let n = shape.iter().product::<usize>();
+        let v: Vec<f32> = (0..n)
+            .map(|i| mean + (((i * 7919 + 13) % 29) as f32 - 14.0) / 10.0)
+            .collect();
+        FlexTensor::from_data(TensorData::new(v, shape.to_vec()))
+    }
+
+    fn max_diff(a: FlexTensor, b: FlexTensor) -> f32 {
+        let (a, b) = (a.into_data(), b.into_data());
+        let (a, b) = (
+            a.try_to_vec::<f32>().unwrap(),
+            b.try_to_vec::<f32>().unwrap(),
+        );
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The stock composition GPU backends run gives the flex kernel's values, statistics and
+    /// gradients (the kernel itself is checked against burn's `GroupNorm` in `norm.rs`).
+    #[test]
+    fn stock_group_norm_matches_the_flex_kernel() {
+        for silu in [false, true] {
+            let (x, gamma, beta) = (
+                flex_of(&[2, 12, 5, 3], 0.5),
+                flex_of(&[12], 1.0),
+                flex_of(&[12], 0.0),
+            );
+            let dy = flex_of(&[2, 12, 5, 3], 0.0);
+            let fast =
+                flex_norm::forward(x.clone(), gamma.clone(), beta.clone(), 3, 1e-5, silu).unwrap();
+            let stock =
+                stock_group_norm::<Flex>(x.clone(), gamma.clone(), beta.clone(), 3, 1e-5, silu);
+            assert!(max_diff(fast.0, stock.0) < 1e-5);
+            assert!(max_diff(fast.1.clone(), stock.1) < 1e-5);
+            assert!(max_diff(fast.2.clone(), stock.2) < 1e-4);
+            let args = (x, gamma, beta, fast.1, fast.2, dy);
+            let a = args.clone();
+            let k = flex_norm::backward(a.0, a.1, a.2, a.3, a.4, a.5, 3, silu).unwrap();
+            let (x, gamma, beta, mean, rstd, dy) = args;
+            let s = stock_group_norm_backward::<Flex>(x, gamma, beta, mean, rstd, dy, 3, silu);
+            assert!(max_diff(k.0, s.0) < 5e-5, "dx");
+            assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");
+            assert!(max_diff(k.2, s.2) < 1e-4, "dbeta");
+        }
+    }
 }

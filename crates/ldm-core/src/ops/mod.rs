@@ -3,12 +3,14 @@
 //! of stock operations (what GPU backends run), a hand-written `flex` kernel, and an autodiff
 //! rule with its own backward kernel. `scripts/bench.sh --ops` measured why: flex computes
 //! SiLU and GELU element by element through libm (`exp`, `erf`) on one thread, 13-17x slower
-//! than PyTorch's vectorized kernels, and its convolutions (forward, and above all the weight
-//! gradient burn derives generically) at 0.2-0.55x PyTorch's speed.
+//! than PyTorch's vectorized kernels, its convolutions (forward, and above all the weight
+//! gradient burn derives generically) at 0.2-0.55x PyTorch's speed, and GroupNorm, composed of
+//! nine stock operations, at 0.3x.
 //!
-//! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`]) instead of
-//! `burn::tensor::activation`, `Conv2d::forward` and `Linear::forward`; tests in this module
-//! check values and gradients against the stock operations.
+//! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
+//! [`group_norm`], [`group_norm_silu`]) instead of `burn::tensor::activation`,
+//! `Conv2d::forward`, `Linear::forward` and `GroupNorm::forward`; tests in this module check
+//! values and gradients against the stock operations.
 
 mod activation;
 mod autodiff;
@@ -16,11 +18,14 @@ mod conv;
 mod fast_ops;
 mod flex;
 mod flex_conv;
+mod flex_norm;
 mod gemm;
 mod linear;
 mod math;
+mod norm;
 
 pub use activation::{gelu, silu};
 pub use conv::conv2d;
 pub use fast_ops::FastOps;
 pub use linear::linear;
+pub use norm::{group_norm, group_norm_silu};

@@ -13,7 +13,7 @@ use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, silu};
+use ldm_core::ops::{conv2d, group_norm_silu, silu};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
@@ -235,7 +235,7 @@ impl UNet {
                 h = conv2d(u, interpolate(h, opts));
             }
         }
-        conv2d(&self.conv_out, silu(self.norm_out.forward(h)))
+        conv2d(&self.conv_out, group_norm_silu(&self.norm_out, h))
     }
 }
 

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, gelu, linear};
+use ldm_core::ops::{conv2d, gelu, group_norm, linear};
 
 use super::attention::Attention;
 use super::resblock::{conv, norm, zero_conv};
@@ -82,7 +82,7 @@ impl SpatialTransformer {
         pad: Option<Tensor<2, Bool>>,
     ) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let t = conv2d(&self.proj_in, self.norm.forward(x.clone()));
+        let t = conv2d(&self.proj_in, group_norm(&self.norm, x.clone()));
         let mut t = t.reshape([b, c, h * w]).swap_dims(1, 2);
         for blk in &self.blocks {
             t = blk.forward(t, context.clone(), pad.clone());

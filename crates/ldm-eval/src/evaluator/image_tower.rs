@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::{conv2d, silu};
+use ldm_core::ops::{conv2d, group_norm_silu};
 
 use super::EvaluatorConfig;
 use super::normalize;
@@ -66,8 +66,8 @@ impl ImageTower {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = with_coordinates(x);
         for s in &self.stages {
-            h = silu(s.norm1.forward(conv2d(&s.down, h)));
-            h = h.clone() + silu(s.norm2.forward(conv2d(&s.conv, h)));
+            h = group_norm_silu(&s.norm1, conv2d(&s.down, h));
+            h = h.clone() + group_norm_silu(&s.norm2, conv2d(&s.conv, h));
         }
         let [b, c, _, _] = h.dims();
         let pooled = h.mean_dims(&[2, 3]).reshape([b, c]);
