@@ -31,14 +31,14 @@ fn rand3(shape: [usize; 3], d: &Device) -> Tensor<3> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), d)
 }
 
-/// A 4-d op timed forward (no autodiff) and forward + backward (autodiff; the loss is
+/// An op timed forward (no autodiff) and forward + backward (autodiff; the loss is
 /// `sum(y * g)` with a fixed random `g`, gradients for every input). `inputs` builds the
 /// op's inputs on a device; `op` applies it.
-fn op4(
+fn bench_op<const D: usize>(
     name: &str,
     min_time: f64,
-    inputs: &dyn Fn(&Device) -> Vec<Tensor<4>>,
-    op: &dyn Fn(Vec<Tensor<4>>) -> Tensor<4>,
+    inputs: &dyn Fn(&Device) -> Vec<Tensor<D>>,
+    op: &dyn Fn(Vec<Tensor<D>>) -> Tensor<D>,
 ) {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
@@ -46,34 +46,9 @@ fn op4(
     let fwd = time_op(min_time, || {
         let _ = op(x.clone());
     });
-    let xa: Vec<Tensor<4>> = inputs(&ad).into_iter().map(|t| t.require_grad()).collect();
+    let xa: Vec<Tensor<D>> = inputs(&ad).into_iter().map(|t| t.require_grad()).collect();
     let g = op(inputs(&dev)).random_like(Distribution::Normal(0.0, 1.0));
-    let g = Tensor::<4>::from_data(g.into_data(), &ad);
-    let fwdbwd = time_op(min_time, || {
-        let y = op(xa.clone());
-        let grads = (y * g.clone()).sum().backward();
-        for t in &xa {
-            let _ = t.grad(&grads);
-        }
-    });
-    print_op(name, fwd, fwdbwd);
-}
-
-fn op3(
-    name: &str,
-    min_time: f64,
-    inputs: &dyn Fn(&Device) -> Vec<Tensor<3>>,
-    op: &dyn Fn(Vec<Tensor<3>>) -> Tensor<3>,
-) {
-    let dev = Device::flex();
-    let ad = dev.clone().autodiff();
-    let x = inputs(&dev);
-    let fwd = time_op(min_time, || {
-        let _ = op(x.clone());
-    });
-    let xa: Vec<Tensor<3>> = inputs(&ad).into_iter().map(|t| t.require_grad()).collect();
-    let g = op(inputs(&dev)).random_like(Distribution::Normal(0.0, 1.0));
-    let g = Tensor::<3>::from_data(g.into_data(), &ad);
+    let g = Tensor::<D>::from_data(g.into_data(), &ad);
     let fwdbwd = time_op(min_time, || {
         let y = op(xa.clone());
         let grads = (y * g.clone()).sum().backward();
@@ -105,7 +80,7 @@ fn print_op(name: &str, fwd: f64, fwdbwd: f64) {
 pub fn bench_ops(b: usize, min_time: f64) {
     let conv = |name: &str, ci: usize, co: usize, k: usize, s: usize, hw: usize| {
         let p = k / 2;
-        op4(
+        bench_op::<4>(
             name,
             min_time,
             &|d| {
@@ -168,7 +143,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
         ];
         for (what, f) in fused {
             let name = format!("{what} 32g {c}ch {hw}x{hw}");
-            op4(&name, min_time, &|d| vec![rand4([b, c, hw, hw], d)], &|v| {
+            bench_op::<4>(&name, min_time, &|d| vec![rand4([b, c, hw, hw], d)], &|v| {
                 let x = v.into_iter().next().unwrap();
                 f(
                     if x.device().is_autodiff() {
@@ -184,7 +159,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
 
     let ln = |d: &Device| LayerNormConfig::new(128).init(d);
     let (ln_plain, ln_ad) = (ln(&Device::flex()), ln(&Device::flex().autodiff()));
-    op3(
+    bench_op::<3>(
         "layernorm 128 [b,64,128]",
         min_time,
         &|d| vec![rand3([b, 64, 128], d)],
@@ -215,7 +190,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
                     [b, 64, d_in],
                 )
             };
-            op3(&name, min_time, &|d| vec![rand3(shape, d)], &|v| {
+            bench_op::<3>(&name, min_time, &|d| vec![rand3(shape, d)], &|v| {
                 let x = v.into_iter().next().unwrap();
                 if x.device().is_autodiff() {
                     ad.forward(x)
@@ -225,7 +200,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
             });
         }
     }
-    op3(
+    bench_op::<3>(
         "matmul [b,64,128]x[128,128]",
         min_time,
         &|d| vec![rand3([b, 64, 128], d), rand3([1, 128, 128], d)],
@@ -236,7 +211,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
         },
     );
 
-    op4(
+    bench_op::<4>(
         "self-attention 4h 64tok d32",
         min_time,
         &|d| (0..3).map(|_| rand4([b, 4, 64, 32], d)).collect(),
@@ -246,7 +221,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
             attention(q, k, vv, None, None, AttentionModuleOptions::default())
         },
     );
-    op4(
+    bench_op::<4>(
         "cross-attention 4h 64x8tok d32 masked",
         min_time,
         &|d| {
@@ -274,19 +249,19 @@ pub fn bench_ops(b: usize, min_time: f64) {
         },
     );
 
-    op4(
+    bench_op::<4>(
         "silu [b,64,16,16]",
         min_time,
         &|d| vec![rand4([b, 64, 16, 16], d)],
         &|v| silu(v.into_iter().next().unwrap()),
     );
-    op3(
+    bench_op::<3>(
         "gelu [b,64,512]",
         min_time,
         &|d| vec![rand3([b, 64, 512], d)],
         &|v| gelu(v.into_iter().next().unwrap()),
     );
-    op4(
+    bench_op::<4>(
         "add [b,64,16,16]",
         min_time,
         &|d| vec![rand4([b, 64, 16, 16], d), rand4([b, 64, 16, 16], d)],
@@ -295,7 +270,7 @@ pub fn bench_ops(b: usize, min_time: f64) {
             v.next().unwrap() + v.next().unwrap()
         },
     );
-    op4(
+    bench_op::<4>(
         "mul [b,64,16,16]",
         min_time,
         &|d| vec![rand4([b, 64, 16, 16], d), rand4([b, 64, 16, 16], d)],
@@ -304,13 +279,13 @@ pub fn bench_ops(b: usize, min_time: f64) {
             v.next().unwrap() * v.next().unwrap()
         },
     );
-    op4(
+    bench_op::<4>(
         "cat [b,128,16,16]+[b,64,16,16]",
         min_time,
         &|d| vec![rand4([b, 128, 16, 16], d), rand4([b, 64, 16, 16], d)],
         &|v| Tensor::cat(v, 1),
     );
-    op4(
+    bench_op::<4>(
         "upsample nearest x2 [b,128,8,8]",
         min_time,
         &|d| vec![rand4([b, 128, 8, 8], d)],

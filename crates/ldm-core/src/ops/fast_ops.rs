@@ -162,7 +162,7 @@ impl FastOps for Flex {
         eps: f64,
         silu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        flex_norm::forward(x.clone(), gamma.clone(), beta.clone(), groups, eps, silu)
+        flex_norm::forward(&x, &gamma, &beta, groups, eps, silu)
             .unwrap_or_else(|| stock_group_norm::<Self>(x, gamma, beta, groups, eps, silu))
     }
 
@@ -176,9 +176,7 @@ impl FastOps for Flex {
         groups: usize,
         silu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let [x2, gamma2, beta2, mean2, rstd2, grad2] =
-            [&x, &gamma, &beta, &mean, &rstd, &grad].map(|t| t.clone());
-        flex_norm::backward(x2, gamma2, beta2, mean2, rstd2, grad2, groups, silu).unwrap_or_else(
+        flex_norm::backward(&x, &gamma, &beta, &mean, &rstd, &grad, groups, silu).unwrap_or_else(
             || stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu),
         )
     }
@@ -214,8 +212,8 @@ fn per_channel<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
     B::float_reshape(t, Shape::new([1, c, 1]))
 }
 
-/// `[B, C, ...]` as `[B, C, S]`.
-fn channels_last_flat<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+/// `[B, C, ...]` as `[B, C, S]`, the spatial dimensions flattened.
+fn flat_spatial<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let shape = x.shape();
     let (b, c) = (shape[0], shape[1]);
     let s = shape.num_elements() / (b * c).max(1);
@@ -233,7 +231,7 @@ fn normalized<B: Backend>(
     let b = xg.shape()[0];
     let col = |t: FloatTensor<B>| B::float_reshape(t, Shape::new([b, groups, 1]));
     let xhat = B::float_mul(B::float_sub(xg, col(mean)), col(rstd));
-    channels_last_flat::<B>(B::float_reshape(xhat, x.shape()))
+    flat_spatial::<B>(B::float_reshape(xhat, x.shape()))
 }
 
 /// GroupNorm (and SiLU) from stock operations, with the statistics the backward pass uses.
@@ -277,7 +275,7 @@ fn stock_group_norm_backward<B: Backend>(
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let shape = x.shape();
     let xhat = normalized::<B>(x, mean, rstd.clone(), groups);
-    let dy = channels_last_flat::<B>(grad);
+    let dy = flat_spatial::<B>(grad);
     let dz = if silu {
         let z = B::float_add(
             B::float_mul(xhat.clone(), per_channel::<B>(gamma.clone())),
@@ -344,17 +342,14 @@ mod tests {
                 flex_of(&[12], 0.0),
             );
             let dy = flex_of(&[2, 12, 5, 3], 0.0);
-            let fast =
-                flex_norm::forward(x.clone(), gamma.clone(), beta.clone(), 3, 1e-5, silu).unwrap();
+            let fast = flex_norm::forward(&x, &gamma, &beta, 3, 1e-5, silu).unwrap();
             let stock =
                 stock_group_norm::<Flex>(x.clone(), gamma.clone(), beta.clone(), 3, 1e-5, silu);
             assert!(max_diff(fast.0, stock.0) < 1e-5);
             assert!(max_diff(fast.1.clone(), stock.1) < 1e-5);
             assert!(max_diff(fast.2.clone(), stock.2) < 1e-4);
-            let args = (x, gamma, beta, fast.1, fast.2, dy);
-            let a = args.clone();
-            let k = flex_norm::backward(a.0, a.1, a.2, a.3, a.4, a.5, 3, silu).unwrap();
-            let (x, gamma, beta, mean, rstd, dy) = args;
+            let (mean, rstd) = (fast.1, fast.2);
+            let k = flex_norm::backward(&x, &gamma, &beta, &mean, &rstd, &dy, 3, silu).unwrap();
             let s = stock_group_norm_backward::<Flex>(x, gamma, beta, mean, rstd, dy, 3, silu);
             assert!(max_diff(k.0, s.0) < 5e-5, "dx");
             assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");

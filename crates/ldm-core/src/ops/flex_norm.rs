@@ -227,20 +227,17 @@ fn backward_group(
 /// The output, and the mean and reciprocal standard deviation of every (image, group) as
 /// `[B, G]`; None when the kernel does not cover the case (the stock composition runs).
 pub fn forward(
-    x: FlexTensor,
-    gamma: FlexTensor,
-    beta: FlexTensor,
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
     groups: usize,
     eps: f64,
     silu: bool,
 ) -> Option<(FlexTensor, FlexTensor, FlexTensor)> {
     let shape = x.shape();
     let geo = Geometry::of(&shape, groups)?;
-    let (x, gamma, beta) = (
-        f32_contiguous(x)?,
-        f32_contiguous(gamma)?,
-        f32_contiguous(beta)?,
-    );
+    let [x, gamma, beta] = [x, gamma, beta].map(|t| f32_contiguous(t.clone()));
+    let (x, gamma, beta) = (x?, gamma?, beta?);
     if gamma.shape().num_elements() != geo.channels || beta.shape().num_elements() != geo.channels {
         return None;
     }
@@ -281,12 +278,12 @@ pub fn forward(
 /// The gradients by `x`, `gamma` and `beta` from the forward pass's statistics.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
-    x: FlexTensor,
-    gamma: FlexTensor,
-    beta: FlexTensor,
-    mean: FlexTensor,
-    rstd: FlexTensor,
-    grad: FlexTensor,
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    mean: &FlexTensor,
+    rstd: &FlexTensor,
+    grad: &FlexTensor,
     groups: usize,
     silu: bool,
 ) -> Option<(FlexTensor, FlexTensor, FlexTensor)> {
@@ -295,7 +292,8 @@ pub fn backward(
     if grad.shape() != shape {
         return None;
     }
-    let [x, gamma, beta, mean, rstd, grad] = [x, gamma, beta, mean, rstd, grad].map(f32_contiguous);
+    let [x, gamma, beta, mean, rstd, grad] =
+        [x, gamma, beta, mean, rstd, grad].map(|t| f32_contiguous(t.clone()));
     let (x, gamma, beta, mean, rstd, grad) = (x?, gamma?, beta?, mean?, rstd?, grad?);
     let n = shape.num_elements();
     let (c, bg) = (geo.channels, geo.batch * groups);

@@ -13,7 +13,7 @@ use burn::nn::{GroupNorm, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, group_norm_silu, silu};
+use ldm_core::ops::{conv2d, group_norm_silu};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
