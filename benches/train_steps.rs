@@ -51,10 +51,12 @@ struct Args {
     threads: Option<usize>,
     /// `ops` only: the minimum seconds spent timing each op.
     min_time: f64,
+    /// `ops` only: run just the ops whose name contains this (to profile one op).
+    only: String,
 }
 
 const USAGE: &str = "usage: train_steps <denoiser|autoencoder|sampling|encoding|ops> \
-[--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS]";
+[--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS] [--only OP]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -64,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         batch: None,
         threads: None,
         min_time: 0.5,
+        only: String::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -85,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
                 let v = value("--min-time")?;
                 args.min_time = v.parse().map_err(|_| format!("--min-time: {v}"))?;
             }
+            "--only" => args.only = value("--only")?,
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s if args.bench.is_empty() => args.bench = s.to_string(),
@@ -482,7 +486,7 @@ fn main() {
             batch.unwrap_or(16),
         ),
         "encoding" => bench_encoding(steps.unwrap_or(5), warmup.unwrap_or(1), batch.unwrap_or(64)),
-        "ops" => ops::bench_ops(batch.unwrap_or(16), args.min_time),
+        "ops" => ops::bench_ops(batch.unwrap_or(16), args.min_time, &args.only),
         other => {
             eprintln!("unknown benchmark '{other}'\n{USAGE}");
             std::process::exit(2);

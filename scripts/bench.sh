@@ -4,7 +4,7 @@
 # Usage: scripts/bench.sh [denoiser|autoencoder|sampling|encoding|all]... [--ops]
 #                         [--threads N] [--rounds R] [--quiet-wait SECONDS]
 #                         [--omp-wait passive|active|unset]
-#                         [--steps N] [--warmup N] [--batch N]
+#                         [--steps N] [--warmup N] [--batch N] [--only OP]
 #
 # Builds the Rust benchmark once (release), then for each benchmark runs ldm
 # (benches/train_steps.rs) and PyTorch (scripts/bench_reference.py) alternately,
@@ -14,7 +14,8 @@
 # load average, commit and CPU) to benches/results/<date>.jsonl.
 #
 # --ops adds the op-level breakdown (conv, group norm, attention, matmul, elementwise at
-# the denoiser's sizes; forward and forward + backward). `--ops` alone runs only that.
+# the denoiser's sizes; forward and forward + backward). `--ops` alone runs only that;
+# `--only OP` keeps just the ops whose name contains OP.
 # --steps/--warmup/--batch override each benchmark's defaults (see benches/README.md).
 # --quiet-wait S: before each run, wait up to S seconds for other processes to use < 0.3
 # cores (shared machines). Each result line records `others_cores`, the cores other
@@ -53,7 +54,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
     --quiet-wait) QUIET_WAIT=${2:?--quiet-wait needs a value}; shift ;;
     --omp-wait) OMP_WAIT=${2:?--omp-wait needs a value}; shift ;;
-    --steps | --warmup | --batch) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --steps | --warmup | --batch | --only) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
     -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac

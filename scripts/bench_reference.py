@@ -44,6 +44,7 @@ ap.add_argument("--warmup", type=int)
 ap.add_argument("--batch", type=int)
 ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0))
 ap.add_argument("--min-time", type=float, default=0.5, help="ops: minimum seconds timed per op")
+ap.add_argument("--only", default="", help="ops: run just the ops whose name contains this")
 ap.add_argument("--expect-params", help="JSON object of ldm's parameter counts to check against")
 args = ap.parse_args()
 
@@ -791,6 +792,8 @@ def time_op(min_time, f):
 
 
 def op(name, min_time, make_inputs, fn):
+    if args.only not in name:
+        return
     x = make_inputs()
     with torch.no_grad():
         fwd = time_op(min_time, lambda: fn(*x))
@@ -819,6 +822,8 @@ def bench_ops(b, min_time):
            lambda: [torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k) * 0.05],
            lambda x, w: F.conv2d(x, w, None, stride=s, padding=p))
         # The two halves of its backward, the kernels autograd runs.
+        if args.only not in f"{name} dx" and args.only not in f"{name} dW":
+            return
         x, w = torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k)
         ho = (hw + 2 * p - k) // s + 1
         g = torch.randn(b, co, ho, ho)
@@ -840,6 +845,8 @@ def bench_ops(b, min_time):
     conv_op("conv3x3 128->128 8x8", 128, 128, 3, 1, 8)
     conv_op("conv3x3 s2 64->64 16x16", 64, 64, 3, 2, 16)
     conv_op("conv1x1 128->128 8x8", 128, 128, 1, 1, 8)
+    conv_op("conv3x3 32->32 32x32", 32, 32, 3, 1, 32)
+    conv_op("conv3x3 32->3 32x32", 32, 3, 3, 1, 32)
     for c, hw in [(64, 16), (128, 8)]:
         gn = nn.GroupNorm(32, c, eps=1e-5)
         op(f"groupnorm 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)], gn)

@@ -23,6 +23,13 @@ fn time_op(min_time: f64, mut f: impl FnMut()) -> f64 {
     median(&v)
 }
 
+/// `--only`: the substring an op's name must contain to be run (empty: every op).
+static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn wanted(name: &str) -> bool {
+    name.contains(ONLY.get().map_or("", String::as_str))
+}
+
 fn rand4(shape: [usize; 4], d: &Device) -> Tensor<4> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), d)
 }
@@ -40,6 +47,9 @@ fn bench_op<const D: usize>(
     inputs: &dyn Fn(&Device) -> Vec<Tensor<D>>,
     op: &dyn Fn(Vec<Tensor<D>>) -> Tensor<D>,
 ) {
+    if !wanted(name) {
+        return;
+    }
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
     let x = inputs(&dev);
@@ -77,7 +87,8 @@ fn print_op(name: &str, fwd: f64, fwdbwd: f64) {
 /// Ops at the sizes of the denoiser benchmark (batch `b`, latents 16x16, channels 64-128,
 /// 64 tokens of width 128 at level 1, text context of 8 tokens). Names must match
 /// scripts/bench_reference.py's.
-pub fn bench_ops(b: usize, min_time: f64) {
+pub fn bench_ops(b: usize, min_time: f64, only: &str) {
+    ONLY.set(only.to_string()).expect("bench_ops runs once");
     let conv = |name: &str, ci: usize, co: usize, k: usize, s: usize, hw: usize| {
         let p = k / 2;
         bench_op::<4>(
@@ -103,6 +114,9 @@ pub fn bench_ops(b: usize, min_time: f64) {
         // The two halves of its backward, as autodiff runs them: ldm's kernels
         // (`ldm_core::ops`), the input gradient by col2im, the weight gradient by one GEMM
         // per image.
+        if !wanted(&format!("{name} dx")) && !wanted(&format!("{name} dW")) {
+            return;
+        }
         let dev = Device::flex();
         let (x, w) = (rand4([b, ci, hw, hw], &dev), rand4([co, ci, k, k], &dev));
         let ho = (hw + 2 * p - k) / s + 1;
@@ -132,6 +146,8 @@ pub fn bench_ops(b: usize, min_time: f64) {
     conv("conv3x3 128->128 8x8", 128, 128, 3, 1, 8);
     conv("conv3x3 s2 64->64 16x16", 64, 64, 3, 2, 16);
     conv("conv1x1 128->128 8x8", 128, 128, 1, 1, 8);
+    conv("conv3x3 32->32 32x32", 32, 32, 3, 1, 32);
+    conv("conv3x3 32->3 32x32", 32, 3, 3, 1, 32);
 
     for (c, hw) in [(64usize, 16usize), (128, 8)] {
         let gn = |d: &Device| GroupNormConfig::new(32, c).with_epsilon(1e-5).init(d);

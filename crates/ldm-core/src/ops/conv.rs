@@ -102,5 +102,9 @@ mod tests {
         check(2, 4, 3, 3, 2, [1, 1, 1, 1], [7, 9]); // odd sizes, stride 2
         check(1, 3, 2, 4, 2, [1, 1, 1, 1], [6, 6]); // the critic's 4x4
         check(2, 2, 3, 5, 1, [2, 2, 0, 0], [1, 7]); // kernel rows that only ever see padding
+        check(5, 3, 4, 3, 1, [1, 1, 1, 1], [10, 20]); // groups of 3 images and of 2
+        check(5, 2, 3, 3, 2, [1, 1, 1, 1], [30, 30]); // the same, strided
+        check(20, 4, 5, 3, 1, [1, 1, 1, 1], [4, 4]); // one GEMM for the whole batch
+        check(20, 4, 5, 1, 1, [0, 0, 0, 0], [4, 4]); // pointwise, the same
     }
 }

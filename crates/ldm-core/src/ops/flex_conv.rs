@@ -1,15 +1,18 @@
-//! 2-D convolution on `flex` (f32, NCHW, groups 1, dilation 1) as im2col + one GEMM per image,
-//! the images split across rayon's threads.
+//! 2-D convolution on `flex` (f32, NCHW, groups 1, dilation 1) as im2col + GEMM over groups
+//! of images, the groups split across rayon's threads.
 //!
 //! Why: flex's own forward tiles the image into many small GEMMs after an NHWC copy, and burn
 //! derives the weight gradient as a convolution of the input by the output gradient (a 3x3
 //! output from a 16x16 "kernel", one thin GEMM per input channel), which ran at 0.2-0.35x
-//! PyTorch's speed. Here all three passes share one layout: per image the patch matrix
-//! `col` (K = Cin·kh·kw rows, P = Ho·Wo columns), then
-//!   forward  out_b  [Cout x P] = W [Cout x K] · col_b
-//!   weights  dW     [Cout x K] = Σ_b dOut_b · col_bᵀ
-//!   input    dcol_b [K x P]    = Wᵀ · dOut_b, scattered back onto dx_b (col2im).
-//! A 1x1 stride-1 unpadded conv needs no `col`: it is the image itself.
+//! PyTorch's speed. Here all three passes share one layout: per group of images the patch
+//! matrix `col` (K = Cin·kh·kw rows, one block of P = Ho·Wo columns per image), then
+//!   forward  out    [Cout x N] = W [Cout x K] · col            (N = images · P)
+//!   weights  dW     [Cout x K] = Σ_groups dOut · colᵀ
+//!   input    dx     = the forward convolution of dOut by the flipped, transposed W (stride 1),
+//!            or dcol [K x N] = Wᵀ · dOut scattered back onto dx (col2im, strided convs).
+//! A group holds enough images for about [`MIN_COLUMNS`] columns: at 8x8 and below one image
+//! per GEMM repacked W for a product with only 64 columns (gemm's packing then cost more than
+//! its arithmetic). A 1x1 stride-1 unpadded conv of one image needs no `col`: it is the image.
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ConvOptions;
@@ -18,6 +21,43 @@ use rayon::prelude::*;
 
 use super::flex::{f32_contiguous, f32_tensor};
 use super::gemm::{Parallelism, View, matmul};
+
+/// Columns per GEMM to aim for: the images of a group share one packing of the weights.
+const MIN_COLUMNS: usize = 512;
+
+/// Partial sums of the weight gradient at most, added in a fixed order (see `weight_backward`).
+const MAX_PARTIALS: usize = 8;
+
+/// Working buffers (patch matrix, staging, transposed patches), kept per thread between calls:
+/// fresh multi-megabyte buffers cost their page faults and zero-filling on every call (a fifth
+/// of a weight gradient's time, `perf`). Taken out while in use, so a nested call (a thread
+/// that steals work while waiting inside a parallel GEMM) finds none and allocates its own.
+struct Scratch([Vec<f32>; 3]);
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<[Vec<f32>; 3]> = Default::default();
+}
+
+/// Buffers larger than this (in floats, 64 MiB) are freed after use rather than kept.
+const KEEP_MAX: usize = 1 << 24;
+
+impl Scratch {
+    fn take() -> Self {
+        Self(SCRATCH.with(|s| s.take()))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let mut bufs = std::mem::take(&mut self.0);
+        for b in &mut bufs {
+            if b.capacity() > KEEP_MAX {
+                *b = Vec::new();
+            }
+        }
+        SCRATCH.with(|s| s.set(bufs));
+    }
+}
 
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
@@ -75,30 +115,64 @@ impl Geometry {
         self.ho * self.wo
     }
 
+    fn image(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
     /// 1x1, stride 1, no padding: the image is its own patch matrix.
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
     }
 
-    /// Room for one image's patch matrix (none for a pointwise conv, which needs none).
-    fn col_buffer(&self) -> Vec<f32> {
-        vec![
-            0.0;
-            if self.pointwise() {
-                0
-            } else {
-                self.k() * self.p()
-            }
-        ]
+    /// Images per GEMM: a function of the sizes alone, so sums never depend on the threads.
+    fn group(&self) -> usize {
+        MIN_COLUMNS.div_ceil(self.p()).clamp(1, self.batch)
     }
 
-    /// Threads split the batch; a batch smaller than the pool parallelizes each GEMM instead.
-    fn gemm_par(&self) -> Parallelism {
-        if self.batch >= rayon::current_num_threads() {
+    /// The groups of images, in order.
+    fn groups(&self) -> impl IndexedParallelIterator<Item = std::ops::Range<usize>> + '_ {
+        let g = self.group();
+        (0..self.batch.div_ceil(g))
+            .into_par_iter()
+            .map(move |i| i * g..((i + 1) * g).min(self.batch))
+    }
+
+    /// With at least as many tasks as threads, each GEMM runs on one; otherwise the GEMMs
+    /// themselves are split.
+    fn gemm_par(tasks: usize) -> Parallelism {
+        if tasks >= rayon::current_num_threads() {
             Parallelism::None
         } else {
             Parallelism::Rayon(0)
         }
+    }
+
+    /// The convolution whose forward pass is this one's input gradient, when the stride is 1:
+    /// dOut padded by kh-1-pad and convolved with the weights flipped in space, their in and
+    /// out channels swapped. None for strided convs and pads wider than the kernel.
+    fn transposed(&self) -> Option<Self> {
+        let after = |n: usize, o: usize, k: usize, pad: usize| (o + k - 1).checked_sub(n + pad);
+        if self.stride != [1, 1]
+            || self.pad[0] >= self.kh
+            || self.pad[1] >= self.kw
+            || after(self.h, self.ho, self.kh, self.pad[0])? >= self.kh
+            || after(self.w, self.wo, self.kw, self.pad[1])? >= self.kw
+        {
+            return None;
+        }
+        Some(Self {
+            batch: self.batch,
+            cin: self.cout,
+            h: self.ho,
+            w: self.wo,
+            cout: self.cin,
+            kh: self.kh,
+            kw: self.kw,
+            stride: [1, 1],
+            pad: [self.kh - 1 - self.pad[0], self.kw - 1 - self.pad[1]],
+            ho: self.h,
+            wo: self.w,
+        })
     }
 
     /// For each kernel offset `i` along one axis: the output positions whose input position
@@ -114,8 +188,9 @@ impl Geometry {
         lo.min(hi)..hi
     }
 
-    /// The patch matrix of one image `x` ([Cin, H, W]) into `col` ([K, P]).
-    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+    /// The patch matrix of one image `x` ([Cin, H, W]) into its block of `col`: row r of the
+    /// patches at `col[r * ld..][..P]` (`ld` is the row stride of the group's matrix).
+    fn im2col(&self, x: &[f32], col: &mut [f32], ld: usize) {
         let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
         for c in 0..self.cin {
             let plane = &x[c * self.h * self.w..][..self.h * self.w];
@@ -123,14 +198,10 @@ impl Geometry {
                 let rows = Self::valid(self.ho, self.h, sy, py, i);
                 for j in 0..self.kw {
                     let cols = Self::valid(self.wo, self.w, sx, px, j);
-                    let dst = &mut col[((c * self.kh + i) * self.kw + j) * p..][..p];
+                    let dst = &mut col[((c * self.kh + i) * self.kw + j) * ld..][..p];
                     for oy in 0..self.ho {
                         let out = &mut dst[oy * self.wo..][..self.wo];
-                        if !rows.contains(&oy) {
-                            out.fill(0.0);
-                            continue;
-                        }
-                        if cols.is_empty() {
+                        if !rows.contains(&oy) || cols.is_empty() {
                             out.fill(0.0);
                             continue;
                         }
@@ -151,8 +222,9 @@ impl Geometry {
         }
     }
 
-    /// Add the patch-matrix gradient `col` ([K, P]) onto the image gradient `dx` ([Cin, H, W]).
-    fn col2im(&self, col: &[f32], dx: &mut [f32]) {
+    /// Add one image's block of the patch-matrix gradient `col` (row stride `ld`) onto the
+    /// image gradient `dx` ([Cin, H, W]).
+    fn col2im(&self, col: &[f32], ld: usize, dx: &mut [f32]) {
         let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
         for c in 0..self.cin {
             let plane = &mut dx[c * self.h * self.w..][..self.h * self.w];
@@ -163,7 +235,7 @@ impl Geometry {
                     if cols.is_empty() {
                         continue;
                     }
-                    let src = &col[((c * self.kh + i) * self.kw + j) * p..][..p];
+                    let src = &col[((c * self.kh + i) * self.kw + j) * ld..][..p];
                     for oy in rows.clone() {
                         let g = &src[oy * self.wo..][..self.wo];
                         let dst = &mut plane[(oy * sy + i - py) * self.w..][..self.w];
@@ -176,43 +248,163 @@ impl Geometry {
             }
         }
     }
+
+    /// The patches of the images `b` of `x` ([B, Cin, H, W]) side by side: [K, images · P].
+    /// One image of a pointwise conv is borrowed as it is.
+    fn patches<'a>(
+        &self,
+        x: &'a [f32],
+        b: std::ops::Range<usize>,
+        col: &'a mut Vec<f32>,
+    ) -> &'a [f32] {
+        let (image, p) = (self.image(), self.p());
+        if self.pointwise() && b.len() == 1 {
+            return &x[b.start * image..][..image];
+        }
+        let ld = b.len() * p;
+        col.resize(self.k() * ld, 0.0);
+        for (t, bi) in b.enumerate() {
+            self.im2col(&x[bi * image..][..image], &mut col[t * p..], ld);
+        }
+        col
+    }
+}
+
+impl Geometry {
+    /// The patches of the images `b` of `x` as rows, one per output position: [images · P, K]
+    /// with K ordered (i, j, c). In that order a row is kh·kw runs of Cin contiguous values of
+    /// the image in HWC layout, so it is built by copies, and the weight gradient's GEMM gets
+    /// its reduction (the positions) as rows and K contiguous, the layout gemm packs fastest:
+    /// with `col`'s layout it spent more time repacking than multiplying.
+    fn patch_rows(
+        &self,
+        x: &[f32],
+        b: std::ops::Range<usize>,
+        hwc: &mut Vec<f32>,
+        rows: &mut Vec<f32>,
+    ) {
+        let (k, p, image, cin) = (self.k(), self.p(), self.image(), self.cin);
+        let [sy, sx] = self.stride;
+        let [py, px] = self.pad;
+        rows.resize(b.len() * p * k, 0.0);
+        for (t, bi) in b.enumerate() {
+            transpose(&x[bi * image..][..image], cin, self.h * self.w, hwc);
+            for oy in 0..self.ho {
+                for ox in 0..self.wo {
+                    let row = &mut rows[(t * p + oy * self.wo + ox) * k..][..k];
+                    for i in 0..self.kh {
+                        let iy = (oy * sy + i).checked_sub(py).filter(|&v| v < self.h);
+                        for j in 0..self.kw {
+                            let ix = (ox * sx + j).checked_sub(px).filter(|&v| v < self.w);
+                            let dst = &mut row[(i * self.kw + j) * cin..][..cin];
+                            match (iy, ix) {
+                                (Some(iy), Some(ix)) => {
+                                    dst.copy_from_slice(&hwc[(iy * self.w + ix) * cin..][..cin])
+                                }
+                                _ => dst.fill(0.0),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of `rows · P` per image, laid side by side: `dst[r][t·P..]` = `src[image t][r]`.
+/// One image is borrowed as it is.
+fn side_by_side<'a>(
+    src: &'a [f32],
+    images: std::ops::Range<usize>,
+    rows: usize,
+    p: usize,
+    dst: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let per_image = rows * p;
+    if images.len() == 1 {
+        return &src[images.start * per_image..][..per_image];
+    }
+    let ld = images.len() * p;
+    dst.resize(rows * ld, 0.0);
+    for (t, b) in images.enumerate() {
+        for r in 0..rows {
+            dst[r * ld + t * p..][..p].copy_from_slice(&src[(b * rows + r) * p..][..p]);
+        }
+    }
+    dst
+}
+
+/// `dst` [cols, rows] = `src` [rows, cols]ᵀ: 16 source rows at a time, so each write fills
+/// a whole cache line of `dst` while the 16 rows stream in.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    const T: usize = 16;
+    dst.resize(rows * cols, 0.0);
+    for r0 in (0..rows).step_by(T) {
+        let n = T.min(rows - r0);
+        let band: Vec<&[f32]> = (r0..r0 + n).map(|r| &src[r * cols..][..cols]).collect();
+        for (c, out) in dst.chunks_exact_mut(rows).enumerate() {
+            for (o, row) in out[r0..r0 + n].iter_mut().zip(&band) {
+                *o = row[c];
+            }
+        }
+    }
+}
+
+/// The inverse of [`side_by_side`]: `[rows, images · P]` back to per-image `[rows, P]` blocks.
+fn per_image(src: &[f32], images: usize, rows: usize, p: usize, dst: &mut [f32]) {
+    let ld = images * p;
+    for t in 0..images {
+        for r in 0..rows {
+            dst[(t * rows + r) * p..][..p].copy_from_slice(&src[r * ld + t * p..][..p]);
+        }
+    }
+}
+
+/// The convolution of `x` ([B, Cin, H, W]) by `w` ([Cout, Cin, kh, kw]) under `g`.
+fn convolve(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let per_group = g.group() * g.cout * p;
+    let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
+    let mut out = vec![0.0f32; g.batch * g.cout * p];
+    out.par_chunks_mut(per_group).zip(g.groups()).for_each_init(
+        Scratch::take,
+        |Scratch([col, staging, _]), (out_g, b)| {
+            let n = b.len() * p;
+            let patches = g.patches(xs, b.clone(), col);
+            // One image's output is already in place; a group's is [Cout, images · P].
+            let single = b.len() == 1;
+            if !single {
+                staging.resize(g.cout * n, 0.0);
+            }
+            let dst: &mut [f32] = if single {
+                &mut *out_g
+            } else {
+                &mut staging[..]
+            };
+            let lhs = View {
+                data: &ws[..g.cout * k],
+                rs: k,
+                cs: 1,
+            };
+            let rhs = View {
+                data: patches,
+                rs: n,
+                cs: 1,
+            };
+            matmul(dst, [g.cout, n, k], false, lhs, rhs, par);
+            if !single {
+                per_image(staging, b.len(), g.cout, p, out_g);
+            }
+        },
+    );
+    out
 }
 
 /// The convolution of `x` by `weight`, without bias; None where the stock operation must run.
 pub fn forward(x: &FlexTensor, weight: &FlexTensor, o: &ConvOptions<2>) -> Option<FlexTensor> {
     let g = Geometry::new(&x.shape(), &weight.shape(), o)?;
     let (x, weight) = (f32_contiguous(x.clone())?, f32_contiguous(weight.clone())?);
-    let (xs, ws) = (x.storage::<f32>(), weight.storage::<f32>());
-    let (k, p, image) = (g.k(), g.p(), g.cin * g.h * g.w);
-    let mut out = vec![0.0f32; g.batch * g.cout * p];
-    out.par_chunks_mut(g.cout * p).enumerate().for_each_init(
-        || g.col_buffer(),
-        |col, (b, out_b)| {
-            let x_b = &xs[b * image..][..image];
-            let patches: &[f32] = if g.pointwise() {
-                x_b
-            } else {
-                g.im2col(x_b, col);
-                col
-            };
-            matmul(
-                out_b,
-                [g.cout, p, k],
-                false,
-                View {
-                    data: &ws[..g.cout * k],
-                    rs: k,
-                    cs: 1,
-                },
-                View {
-                    data: patches,
-                    rs: p,
-                    cs: 1,
-                },
-                g.gemm_par(),
-            );
-        },
-    );
+    let out = convolve(&g, x.storage::<f32>(), weight.storage::<f32>());
     Some(f32_tensor(out, [g.batch, g.cout, g.ho, g.wo]))
 }
 
@@ -226,49 +418,54 @@ pub fn weight_backward(
     let g = Geometry::new(&x.shape(), weight_shape, o)?;
     let (x, grad) = (f32_contiguous(x.clone())?, f32_contiguous(grad.clone())?);
     let (xs, gs) = (x.storage::<f32>(), grad.storage::<f32>());
-    let (k, p, image) = (g.k(), g.p(), g.cin * g.h * g.w);
-    // The batch is cut into at most 8 groups by its size alone; each group sums its images
-    // into its own dW in order, and the groups add up in order. The sum is then the same on
-    // any number of threads and in every run (rayon's own fold would group by timing).
-    let per_group = g.batch.div_ceil(8);
-    let partials: Vec<Vec<f32>> = (0..g.batch.div_ceil(per_group))
+    let (k, p) = (g.k(), g.p());
+    // The groups of images are dealt into at most MAX_PARTIALS runs by their count alone;
+    // each run sums its groups into its own dW in order, and the runs add up in order. The
+    // sum is then the same on any number of threads and in every run (rayon's own fold
+    // would group by timing).
+    let groups: Vec<_> = g.groups().collect();
+    let per_run = groups.len().div_ceil(MAX_PARTIALS);
+    let runs: Vec<&[std::ops::Range<usize>]> = groups.chunks(per_run).collect();
+    let par = Geometry::gemm_par(runs.len());
+    let partials: Vec<Vec<f32>> = runs
         .into_par_iter()
-        .map(|group| {
+        .map(|run| {
             let mut dw = vec![0.0f32; g.cout * k];
-            let mut col = g.col_buffer();
-            let images = group * per_group..((group + 1) * per_group).min(g.batch);
-            for (n, b) in images.enumerate() {
-                let x_b = &xs[b * image..][..image];
-                let patches: &[f32] = if g.pointwise() {
-                    x_b
-                } else {
-                    g.im2col(x_b, &mut col);
-                    &col
+            let mut scratch = Scratch::take();
+            let [rows, staging, hwc] = &mut scratch.0;
+            for (n, b) in run.iter().enumerate() {
+                let cols = b.len() * p;
+                g.patch_rows(xs, b.clone(), hwc, rows);
+                let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+                let lhs = View {
+                    data: dout,
+                    rs: cols,
+                    cs: 1,
                 };
-                matmul(
-                    &mut dw,
-                    [g.cout, k, p],
-                    n > 0,
-                    View {
-                        data: &gs[b * g.cout * p..][..g.cout * p],
-                        rs: p,
-                        cs: 1,
-                    },
-                    View {
-                        data: patches,
-                        rs: 1,
-                        cs: p,
-                    },
-                    g.gemm_par(),
-                );
+                let rhs = View {
+                    data: rows,
+                    rs: k,
+                    cs: 1,
+                };
+                matmul(&mut dw, [g.cout, k, cols], n > 0, lhs, rhs, par);
             }
             dw
         })
         .collect();
     let mut partials = partials.into_iter();
-    let mut dw = partials.next()?;
+    let mut sum = partials.next()?;
     for part in partials {
-        dw.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        sum.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+    }
+    // From the patch rows' (i, j, c) order to the weights' (c, i, j).
+    let mut dw = vec![0.0f32; sum.len()];
+    let taps = g.kh * g.kw;
+    for (src, dst) in sum.chunks_exact(k).zip(dw.chunks_exact_mut(k)) {
+        for (tap, channels) in src.chunks_exact(g.cin).enumerate() {
+            for (c, &v) in channels.iter().enumerate() {
+                dst[c * taps + tap] = v;
+            }
+        }
     }
     Some(f32_tensor(dw, [g.cout, g.cin, g.kh, g.kw]))
 }
@@ -286,30 +483,51 @@ pub fn x_backward(
         f32_contiguous(grad.clone())?,
     );
     let (ws, gs) = (weight.storage::<f32>(), grad.storage::<f32>());
-    let (k, p, image) = (g.k(), g.p(), g.cin * g.h * g.w);
+    let shape = [g.batch, g.cin, g.h, g.w];
+    if let Some(t) = g.transposed() {
+        // W'[ci, co, i, j] = W[co, ci, kh-1-i, kw-1-j]
+        let mut flipped = vec![0.0f32; ws.len()];
+        for co in 0..g.cout {
+            for ci in 0..g.cin {
+                for i in 0..g.kh {
+                    for j in 0..g.kw {
+                        flipped[((ci * g.cout + co) * g.kh + i) * g.kw + j] =
+                            ws[((co * g.cin + ci) * g.kh + g.kh - 1 - i) * g.kw + g.kw - 1 - j];
+                    }
+                }
+            }
+        }
+        return Some(f32_tensor(convolve(&t, gs, &flipped), shape));
+    }
+    let (k, p, image) = (g.k(), g.p(), g.image());
+    let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
     let mut dx = vec![0.0f32; g.batch * image];
-    dx.par_chunks_mut(image).enumerate().for_each_init(
-        || g.col_buffer(),
-        |col, (b, dx_b)| {
-            let wt = View {
+    dx.par_chunks_mut(g.group() * image)
+        .zip(g.groups())
+        .for_each_init(Scratch::take, |Scratch([col, staging, _]), (dx_g, b)| {
+            let cols = b.len() * p;
+            let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+            let lhs = View {
                 data: &ws[..g.cout * k],
                 rs: 1,
                 cs: k,
             };
-            let dout = View {
-                data: &gs[b * g.cout * p..][..g.cout * p],
-                rs: p,
+            let rhs = View {
+                data: dout,
+                rs: cols,
                 cs: 1,
             };
-            if g.pointwise() {
-                matmul(dx_b, [k, p, g.cout], false, wt, dout, g.gemm_par());
-            } else {
-                matmul(col, [k, p, g.cout], false, wt, dout, g.gemm_par());
-                g.col2im(col, dx_b);
+            if g.pointwise() && b.len() == 1 {
+                matmul(dx_g, [k, cols, g.cout], false, lhs, rhs, par);
+                return;
             }
-        },
-    );
-    Some(f32_tensor(dx, [g.batch, g.cin, g.h, g.w]))
+            col.resize(k * cols, 0.0);
+            matmul(col, [k, cols, g.cout], false, lhs, rhs, par);
+            for (t, dx_b) in dx_g.chunks_mut(image).enumerate() {
+                g.col2im(&col[t * p..], cols, dx_b);
+            }
+        });
+    Some(f32_tensor(dx, shape))
 }
 
 #[cfg(test)]
@@ -361,5 +579,47 @@ mod tests {
         // Grouped or dilated convolutions are left to the stock operation.
         let dilated = ConvOptions::new([1, 1], [1, 1], [2, 2], 1);
         assert!(forward(&x, &w, &dilated).is_none());
+    }
+
+    fn wavy(shape: [usize; 4]) -> FlexTensor {
+        let n = shape.iter().product::<usize>();
+        let v: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7391).sin()).collect();
+        FlexTensor::from_data(TensorData::new(v, shape))
+    }
+
+    /// The three passes give the same bits on one thread and on three: the groups of images
+    /// and the partial sums of dW depend on the sizes alone.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let bits = |t: FlexTensor| -> Vec<u32> {
+            t.storage::<f32>().iter().map(|v| v.to_bits()).collect()
+        };
+        for (batch, cin, cout, hw, s) in [
+            (16, 8, 6, 4, 1),
+            (16, 8, 6, 8, 1),
+            (17, 5, 7, 16, 1),
+            (16, 6, 5, 16, 2),
+        ] {
+            let (x, w) = (wavy([batch, cin, hw, hw]), wavy([cout, cin, 3, 3]));
+            let o = ConvOptions::new([s, s], [1, 1], [1, 1], 1);
+            let run = || {
+                let y = forward(&x, &w, &o).expect("covered");
+                let dy = wavy(y.shape().dims());
+                let dx = x_backward(&x.shape(), &w, &dy, &o).expect("covered");
+                let dw = weight_backward(&x, &w.shape(), &dy, &o).expect("covered");
+                (bits(y), bits(dx), bits(dw))
+            };
+            let pool = |n| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap()
+            };
+            let (one, three) = (pool(1).install(run), pool(3).install(run));
+            assert!(
+                one == three,
+                "batch {batch}, {cin}->{cout}, {hw}x{hw}, stride {s}"
+            );
+        }
     }
 }
