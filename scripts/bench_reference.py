@@ -676,8 +676,8 @@ def bench_autoencoder(steps, warmup, b):
         out_gan = recon.detach().requires_grad_()
         gan = -critic(out_gan).mean()
         gan.item()
-        # ldm's backward also fills the critic's weight gradients here (they are discarded).
-        g_gan = torch.autograd.grad(gan, [out_gan] + critic_params)[0]
+        # Only the gradient at the output: the critic's weights get none from this loss.
+        (g_gan,) = torch.autograd.grad(gan, [out_gan])
         lam = disc_weight * min(max(weight_grad_norm(features, g_rec)
                                     / (weight_grad_norm(features, g_gan) + 1e-4), 0.0), 1e4)
         g_out = g_rec + g_gan * lam
@@ -817,7 +817,7 @@ def op(name, min_time, make_inputs, fn):
 
 def bench_ops(b, min_time):
     def conv_op(name, ci, co, k, s, hw):
-        p = k // 2
+        p = (k - 1) // 2  # 1 for the critic's 4x4
         op(name, min_time,
            lambda: [torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k) * 0.05],
            lambda x, w: F.conv2d(x, w, None, stride=s, padding=p))
@@ -847,6 +847,9 @@ def bench_ops(b, min_time):
     conv_op("conv1x1 128->128 8x8", 128, 128, 1, 1, 8)
     conv_op("conv3x3 32->32 32x32", 32, 32, 3, 1, 32)
     conv_op("conv3x3 32->3 32x32", 32, 3, 3, 1, 32)
+    conv_op("conv4x4 s2 64->128 16x16", 64, 128, 4, 2, 16)
+    conv_op("conv4x4 s2 128->256 8x8", 128, 256, 4, 2, 8)
+    conv_op("conv4x4 256->512 4x4", 256, 512, 4, 1, 4)
     for c, hw in [(64, 16), (128, 8)]:
         gn = nn.GroupNorm(32, c, eps=1e-5)
         op(f"groupnorm 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)], gn)

@@ -8,6 +8,7 @@
 //! final backward pass of the surrogate `sum(output * (g_rec + lambda g_gan)) + kl`, which has
 //! exactly the gradient of `L_rec + lambda L_gan + kl`.
 
+use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -104,7 +105,10 @@ pub fn generator_step(
     let rec_v = rec.clone().into_scalar::<f64>();
     let g_rec = out_rec.grad(&rec.backward()).expect("output is tracked");
     let out_gan = recon.clone().detach().require_grad();
-    let gan = generator_loss(cfg.gan, critic.forward(out_gan.clone()));
+    // The critic only judges here: a copy without tracked weights skips the weight gradients
+    // the generator's loss would give it (thrown away anyway; its own step computes them).
+    let judge = critic.clone().no_grad();
+    let gan = generator_loss(cfg.gan, judge.forward(out_gan.clone()));
     let gan_v = gan.clone().into_scalar::<f64>();
     let g_gan = out_gan.grad(&gan.backward()).expect("output is tracked");
 
