@@ -676,8 +676,8 @@ def bench_autoencoder(steps, warmup, b):
         out_gan = recon.detach().requires_grad_()
         gan = -critic(out_gan).mean()
         gan.item()
-        # Only the gradient at the output: the critic's weights get none from this loss.
-        (g_gan,) = torch.autograd.grad(gan, [out_gan])
+        # ldm's backward also fills the critic's weight gradients here (they are discarded).
+        g_gan = torch.autograd.grad(gan, [out_gan] + critic_params)[0]
         lam = disc_weight * min(max(weight_grad_norm(features, g_rec)
                                     / (weight_grad_norm(features, g_gan) + 1e-4), 0.0), 1e4)
         g_out = g_rec + g_gan * lam

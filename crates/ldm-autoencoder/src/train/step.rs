@@ -8,12 +8,12 @@
 //! final backward pass of the surrogate `sum(output * (g_rec + lambda g_gan)) + kl`, which has
 //! exactly the gradient of `L_rec + lambda L_gan + kl`.
 
-use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+
+use ldm_core::ops::conv2d_weights;
 
 use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
@@ -64,7 +64,7 @@ fn weight_grad_norm(layer: &Conv2d, input: Tensor<4>, grad_out: Tensor<4>) -> f6
     let w = layer.weight.val().detach().require_grad();
     let k = w.dims()[2];
     let opts = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
-    let out = conv2d(input.detach(), w.clone(), None, opts);
+    let out = conv2d_weights(input.detach(), w.clone(), opts);
     let grads = (out * grad_out).sum().backward();
     let g = w.grad(&grads).expect("weight is tracked");
     g.square().sum().into_scalar::<f64>().sqrt()
@@ -105,10 +105,7 @@ pub fn generator_step(
     let rec_v = rec.clone().into_scalar::<f64>();
     let g_rec = out_rec.grad(&rec.backward()).expect("output is tracked");
     let out_gan = recon.clone().detach().require_grad();
-    // The critic only judges here: a copy without tracked weights skips the weight gradients
-    // the generator's loss would give it (thrown away anyway; its own step computes them).
-    let judge = critic.clone().no_grad();
-    let gan = generator_loss(cfg.gan, judge.forward(out_gan.clone()));
+    let gan = generator_loss(cfg.gan, critic.forward(out_gan.clone()));
     let gan_v = gan.clone().into_scalar::<f64>();
     let g_gan = out_gan.grad(&gan.backward()).expect("output is tracked");
 

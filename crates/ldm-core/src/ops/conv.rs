@@ -23,11 +23,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.dilation,
         conv.groups,
     );
-    let out = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d(
-        x.into_dispatch(),
-        conv.weight.val().into_dispatch(),
-        options,
-    ));
+    let out = conv2d_weights(x, conv.weight.val(), options);
     match &conv.bias {
         Some(b) => {
             let c = b.dims()[0];
@@ -35,6 +31,15 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         }
         None => out,
     }
+}
+
+/// `burn::tensor::module::conv2d(x, weight, None, options)`, through ldm's kernels.
+pub fn conv2d_weights(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ))
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! Why: flex's own forward tiles the image into many small GEMMs after an NHWC copy, and burn
 //! derives the weight gradient as a convolution of the input by the output gradient (a 3x3
 //! output from a 16x16 "kernel", one thin GEMM per input channel), which ran at 0.2-0.35x
-//! PyTorch's speed. Here all three passes share one layout: per group of images the patch
-//! matrix `col` (K = Cin·kh·kw rows, one block of P = Ho·Wo columns per image), then
+//! PyTorch's speed. Here the passes are GEMMs over the patch matrix of a group of images:
+//! `col` (K = Cin·kh·kw rows, one block of P = Ho·Wo columns per image), or its transpose
+//! `rows` (one row per output position, K ordered (i, j, c): see `patch_rows`):
 //!   forward  out    [Cout x N] = W [Cout x K] · col            (N = images · P)
-//!   weights  dW     [Cout x K] = Σ_groups dOut · colᵀ
+//!   weights  dW     [Cout x K] = Σ_groups dOut · rows          (then K reordered to (c, i, j))
 //!   input    dx     = the forward convolution of dOut by the flipped, transposed W (stride 1),
 //!            or dcol [K x N] = Wᵀ · dOut scattered back onto dx (col2im, strided convs).
 //! A group holds enough images for about [`MIN_COLUMNS`] columns: at 8x8 and below one image
@@ -268,9 +269,7 @@ impl Geometry {
         }
         col
     }
-}
 
-impl Geometry {
     /// The patches of the images `b` of `x` as rows, one per output position: [images · P, K]
     /// with K ordered (i, j, c). In that order a row is kh·kw runs of Cin contiguous values of
     /// the image in HWC layout, so it is built by copies, and the weight gradient's GEMM gets

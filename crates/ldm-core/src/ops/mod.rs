@@ -25,7 +25,7 @@ mod math;
 mod norm;
 
 pub use activation::{gelu, silu};
-pub use conv::conv2d;
+pub use conv::{conv2d, conv2d_weights};
 pub use fast_ops::FastOps;
 pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu};
