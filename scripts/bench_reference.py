@@ -822,8 +822,6 @@ def bench_ops(b, min_time):
            lambda: [torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k) * 0.05],
            lambda x, w: F.conv2d(x, w, None, stride=s, padding=p))
         # The two halves of its backward, the kernels autograd runs.
-        if args.only not in f"{name} dx" and args.only not in f"{name} dW":
-            return
         x, w = torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k)
         ho = (hw + 2 * p - k) // s + 1
         g = torch.randn(b, co, ho, ho)
@@ -834,6 +832,8 @@ def bench_ops(b, min_time):
 
         with torch.no_grad():
             for suffix, mask in (("dx", [True, False, False]), ("dW", [False, True, False])):
+                if args.only not in f"{name} {suffix}":
+                    continue
                 t = time_op(min_time, half(mask))
                 print(json.dumps({"bench": "ops", "impl": "pytorch", "threads": torch.get_num_threads(),
                                   "op": f"{name} {suffix}", "fwd_ms": round(t, 3), "fwdbwd_ms": None,

@@ -2,6 +2,7 @@
 //! forward and forward + backward, to locate the gap before attacking it.
 
 use burn::backend::Dispatch;
+use burn::backend::tensor::FloatTensor;
 use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig};
 use burn::tensor::module::{attention, interpolate};
 use burn::tensor::ops::{AttentionModuleOptions, ConvOptions, InterpolateMode, InterpolateOptions};
@@ -22,6 +23,8 @@ fn time_op(min_time: f64, mut f: impl FnMut()) -> f64 {
     }
     median(&v)
 }
+
+type Float = FloatTensor<Dispatch>;
 
 /// `--only`: the substring an op's name must contain to be run (empty: every op).
 static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -122,24 +125,26 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
         let ho = (hw + 2 * p - k) / s + 1;
         let g = rand4([b, co, ho, ho], &dev);
         let opts = ConvOptions::new([s, s], [p, p], [1, 1], 1);
-        let dx = time_op(min_time, || {
-            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_x_backward(
-                x.clone().into_dispatch(),
-                w.clone().into_dispatch(),
-                g.clone().into_dispatch(),
-                opts.clone(),
-            ));
-        });
-        print_op(&format!("{name} dx"), dx, f64::NAN);
-        let dw = time_op(min_time, || {
-            let _ = Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_weight_backward(
-                x.clone().into_dispatch(),
-                w.clone().into_dispatch(),
-                g.clone().into_dispatch(),
-                opts.clone(),
-            ));
-        });
-        print_op(&format!("{name} dW"), dw, f64::NAN);
+        type Half = fn(Float, Float, Float, ConvOptions<2>) -> Float;
+        let halves: [(&str, Half); 2] = [
+            ("dx", <Dispatch as FastOps>::fast_conv2d_x_backward),
+            ("dW", <Dispatch as FastOps>::fast_conv2d_weight_backward),
+        ];
+        for (suffix, half) in halves {
+            let op = format!("{name} {suffix}");
+            if !wanted(&op) {
+                continue;
+            }
+            let ms = time_op(min_time, || {
+                let _ = half(
+                    x.clone().into_dispatch(),
+                    w.clone().into_dispatch(),
+                    g.clone().into_dispatch(),
+                    opts.clone(),
+                );
+            });
+            print_op(&op, ms, f64::NAN);
+        }
     };
     conv("conv3x3 64->64 16x16", 64, 64, 3, 1, 16);
     conv("conv3x3 192->64 16x16", 192, 64, 3, 1, 16);

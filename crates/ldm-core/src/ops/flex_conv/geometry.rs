@@ -1,0 +1,319 @@
+//! The sizes of a convolution and the patch matrices its GEMMs run on: `col` ([K, P] per
+//! image, side by side for a group of images), `rows` (its transpose, K ordered (i, j, c)),
+//! and the copies between per-image and side-by-side layouts.
+
+use burn::backend::Shape;
+use burn::backend::ops::ConvOptions;
+use rayon::prelude::*;
+
+use super::super::gemm::Parallelism;
+
+/// Columns per GEMM to aim for: the images of a group share one packing of the weights.
+const MIN_COLUMNS: usize = 512;
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct Geometry {
+    pub batch: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    /// Padding before the first row and column.
+    pub pad: [usize; 2],
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl Geometry {
+    /// None when the kernel here does not cover the case (the stock operation runs instead).
+    pub fn new(x: &Shape, w: &Shape, o: &ConvOptions<2>) -> Option<Self> {
+        if o.groups != 1 || o.dilation != [1, 1] || x.num_dims() != 4 || w.num_dims() != 4 {
+            return None;
+        }
+        let (batch, cin, h, wd) = (x[0], x[1], x[2], x[3]);
+        let (cout, kh, kw) = (w[0], w[2], w[3]);
+        if w[1] != cin || batch == 0 || cout == 0 {
+            return None;
+        }
+        let span = |n: usize, (a, b): (usize, usize), k: usize, s: usize| {
+            (n + a + b).checked_sub(k).map(|d| d / s + 1)
+        };
+        let ho = span(h, o.padding[0], kh, o.stride[0])?;
+        let wo = span(wd, o.padding[1], kw, o.stride[1])?;
+        Some(Self {
+            batch,
+            cin,
+            h,
+            w: wd,
+            cout,
+            kh,
+            kw,
+            stride: o.stride,
+            pad: [o.padding[0].0, o.padding[1].0],
+            ho,
+            wo,
+        })
+    }
+
+    pub(super) fn k(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    pub(super) fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    pub(super) fn image(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    /// 1x1, stride 1, no padding: the image is its own patch matrix.
+    pub(super) fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+
+    /// Images per GEMM: a function of the sizes alone, so sums never depend on the threads.
+    pub(super) fn group(&self) -> usize {
+        MIN_COLUMNS.div_ceil(self.p()).clamp(1, self.batch)
+    }
+
+    /// The groups of images, in order.
+    pub(super) fn groups(
+        &self,
+    ) -> impl IndexedParallelIterator<Item = std::ops::Range<usize>> + '_ {
+        let g = self.group();
+        (0..self.batch.div_ceil(g))
+            .into_par_iter()
+            .map(move |i| i * g..((i + 1) * g).min(self.batch))
+    }
+
+    /// With at least as many tasks as threads, each GEMM runs on one; otherwise the GEMMs
+    /// themselves are split.
+    pub(super) fn gemm_par(tasks: usize) -> Parallelism {
+        if tasks >= rayon::current_num_threads() {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(0)
+        }
+    }
+
+    /// The convolution whose forward pass is this one's input gradient, when the stride is 1:
+    /// dOut padded by kh-1-pad and convolved with the weights flipped in space, their in and
+    /// out channels swapped. None for strided convs and pads wider than the kernel.
+    pub(super) fn transposed(&self) -> Option<Self> {
+        let after = |n: usize, o: usize, k: usize, pad: usize| (o + k - 1).checked_sub(n + pad);
+        if self.stride != [1, 1]
+            || self.pad[0] >= self.kh
+            || self.pad[1] >= self.kw
+            || after(self.h, self.ho, self.kh, self.pad[0])? >= self.kh
+            || after(self.w, self.wo, self.kw, self.pad[1])? >= self.kw
+        {
+            return None;
+        }
+        Some(Self {
+            batch: self.batch,
+            cin: self.cout,
+            h: self.ho,
+            w: self.wo,
+            cout: self.cin,
+            kh: self.kh,
+            kw: self.kw,
+            stride: [1, 1],
+            pad: [self.kh - 1 - self.pad[0], self.kw - 1 - self.pad[1]],
+            ho: self.h,
+            wo: self.w,
+        })
+    }
+
+    /// For each kernel offset `i` along one axis: the output positions whose input position
+    /// o * s + i - pad falls inside [0, n), as a range.
+    pub(super) fn valid(
+        o_len: usize,
+        n: usize,
+        s: usize,
+        pad: usize,
+        i: usize,
+    ) -> std::ops::Range<usize> {
+        // o * s + i >= pad  <=>  o >= ceil((pad - i) / s)
+        let lo = pad.saturating_sub(i).div_ceil(s);
+        // o * s + i - pad <= n - 1  <=>  o <= (n - 1 + pad - i) / s
+        let hi = match (n + pad).checked_sub(i + 1) {
+            Some(v) => (v / s + 1).min(o_len),
+            None => 0,
+        };
+        lo.min(hi)..hi
+    }
+
+    /// The patch matrix of one image `x` ([Cin, H, W]) into its block of `col`: row r of the
+    /// patches at `col[r * ld..][..P]` (`ld` is the row stride of the group's matrix).
+    pub(super) fn im2col(&self, x: &[f32], col: &mut [f32], ld: usize) {
+        let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
+        for c in 0..self.cin {
+            let plane = &x[c * self.h * self.w..][..self.h * self.w];
+            for i in 0..self.kh {
+                let rows = Self::valid(self.ho, self.h, sy, py, i);
+                for j in 0..self.kw {
+                    let cols = Self::valid(self.wo, self.w, sx, px, j);
+                    let dst = &mut col[((c * self.kh + i) * self.kw + j) * ld..][..p];
+                    for oy in 0..self.ho {
+                        let out = &mut dst[oy * self.wo..][..self.wo];
+                        if !rows.contains(&oy) || cols.is_empty() {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[(oy * sy + i - py) * self.w..][..self.w];
+                        out[..cols.start].fill(0.0);
+                        out[cols.end..].fill(0.0);
+                        let x0 = cols.start * sx + j - px;
+                        if sx == 1 {
+                            out[cols.clone()].copy_from_slice(&src[x0..x0 + cols.len()]);
+                        } else {
+                            for (k, o) in out[cols.clone()].iter_mut().enumerate() {
+                                *o = src[x0 + k * sx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Add one image's block of the patch-matrix gradient `col` (row stride `ld`) onto the
+    /// image gradient `dx` ([Cin, H, W]).
+    pub(super) fn col2im(&self, col: &[f32], ld: usize, dx: &mut [f32]) {
+        let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
+        for c in 0..self.cin {
+            let plane = &mut dx[c * self.h * self.w..][..self.h * self.w];
+            for i in 0..self.kh {
+                let rows = Self::valid(self.ho, self.h, sy, py, i);
+                for j in 0..self.kw {
+                    let cols = Self::valid(self.wo, self.w, sx, px, j);
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let src = &col[((c * self.kh + i) * self.kw + j) * ld..][..p];
+                    for oy in rows.clone() {
+                        let g = &src[oy * self.wo..][..self.wo];
+                        let dst = &mut plane[(oy * sy + i - py) * self.w..][..self.w];
+                        let x0 = cols.start * sx + j - px;
+                        for (k, &v) in g[cols.clone()].iter().enumerate() {
+                            dst[x0 + k * sx] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The patches of the images `b` of `x` ([B, Cin, H, W]) side by side: [K, images · P].
+    /// One image of a pointwise conv is borrowed as it is.
+    pub(super) fn patches<'a>(
+        &self,
+        x: &'a [f32],
+        b: std::ops::Range<usize>,
+        col: &'a mut Vec<f32>,
+    ) -> &'a [f32] {
+        let (image, p) = (self.image(), self.p());
+        if self.pointwise() && b.len() == 1 {
+            return &x[b.start * image..][..image];
+        }
+        let ld = b.len() * p;
+        col.resize(self.k() * ld, 0.0);
+        for (t, bi) in b.enumerate() {
+            self.im2col(&x[bi * image..][..image], &mut col[t * p..], ld);
+        }
+        col
+    }
+
+    /// The patches of the images `b` of `x` as rows, one per output position: [images · P, K]
+    /// with K ordered (i, j, c). In that order a row is kh·kw runs of Cin contiguous values of
+    /// the image in HWC layout, so it is built by copies, and the weight gradient's GEMM gets
+    /// its reduction (the positions) as rows and K contiguous, the layout gemm packs fastest:
+    /// with `col`'s layout it spent more time repacking than multiplying.
+    pub(super) fn patch_rows(
+        &self,
+        x: &[f32],
+        b: std::ops::Range<usize>,
+        hwc: &mut Vec<f32>,
+        rows: &mut Vec<f32>,
+    ) {
+        let (k, p, image, cin) = (self.k(), self.p(), self.image(), self.cin);
+        let [sy, sx] = self.stride;
+        let [py, px] = self.pad;
+        rows.resize(b.len() * p * k, 0.0);
+        for (t, bi) in b.enumerate() {
+            transpose(&x[bi * image..][..image], cin, self.h * self.w, hwc);
+            for oy in 0..self.ho {
+                for ox in 0..self.wo {
+                    let row = &mut rows[(t * p + oy * self.wo + ox) * k..][..k];
+                    for i in 0..self.kh {
+                        let iy = (oy * sy + i).checked_sub(py).filter(|&v| v < self.h);
+                        for j in 0..self.kw {
+                            let ix = (ox * sx + j).checked_sub(px).filter(|&v| v < self.w);
+                            let dst = &mut row[(i * self.kw + j) * cin..][..cin];
+                            match (iy, ix) {
+                                (Some(iy), Some(ix)) => {
+                                    dst.copy_from_slice(&hwc[(iy * self.w + ix) * cin..][..cin])
+                                }
+                                _ => dst.fill(0.0),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of `rows · P` per image, laid side by side: `dst[r][t·P..]` = `src[image t][r]`.
+/// One image is borrowed as it is.
+pub(super) fn side_by_side<'a>(
+    src: &'a [f32],
+    images: std::ops::Range<usize>,
+    rows: usize,
+    p: usize,
+    dst: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let per_image = rows * p;
+    if images.len() == 1 {
+        return &src[images.start * per_image..][..per_image];
+    }
+    let ld = images.len() * p;
+    dst.resize(rows * ld, 0.0);
+    for (t, b) in images.enumerate() {
+        for r in 0..rows {
+            dst[r * ld + t * p..][..p].copy_from_slice(&src[(b * rows + r) * p..][..p]);
+        }
+    }
+    dst
+}
+
+/// `dst` [cols, rows] = `src` [rows, cols]ᵀ: 16 source rows at a time, so each write fills
+/// a whole cache line of `dst` while the 16 rows stream in.
+pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+    const T: usize = 16;
+    dst.resize(rows * cols, 0.0);
+    for r0 in (0..rows).step_by(T) {
+        let n = T.min(rows - r0);
+        let band: Vec<&[f32]> = (r0..r0 + n).map(|r| &src[r * cols..][..cols]).collect();
+        for (c, out) in dst.chunks_exact_mut(rows).enumerate() {
+            for (o, row) in out[r0..r0 + n].iter_mut().zip(&band) {
+                *o = row[c];
+            }
+        }
+    }
+}
+
+/// The inverse of [`side_by_side`]: `[rows, images · P]` back to per-image `[rows, P]` blocks.
+pub(super) fn per_image(src: &[f32], images: usize, rows: usize, p: usize, dst: &mut [f32]) {
+    let ld = images * p;
+    for t in 0..images {
+        for r in 0..rows {
+            dst[(t * rows + r) * p..][..p].copy_from_slice(&src[r * ld + t * p..][..p]);
+        }
+    }
+}
