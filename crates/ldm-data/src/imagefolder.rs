@@ -1,5 +1,7 @@
 //! HF-style imagefolder: images in nested folders, captions in `metadata.jsonl` or
 //! `metadata.csv` (`file_name`, `text`) whose paths are relative to the metadata file.
+//! Optional columns: `split` (e.g. "train"/"test", for `data.val_split`) and `label` (what
+//! the caption says, e.g. the class of a templated caption; a string or an integer).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ struct Item {
     caption: Option<String>,
     /// The metadata's optional `split` column ("train", "test", ...).
     split: Option<String>,
+    label: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +32,33 @@ struct Row {
     text: Option<String>,
     #[serde(default)]
     split: Option<String>,
+    #[serde(default)]
+    label: Option<Label>,
+}
+
+/// A class name or a class index: both are common in imagefolder metadata.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Label {
+    Name(String),
+    Index(i64),
+}
+
+impl Label {
+    fn into_string(self) -> String {
+        match self {
+            Label::Name(s) => s,
+            Label::Index(i) => i.to_string(),
+        }
+    }
+}
+
+/// What a metadata row says about one image.
+#[derive(Default)]
+struct Meta {
+    caption: Option<String>,
+    split: Option<String>,
+    label: Option<String>,
 }
 
 impl ImageFolder {
@@ -48,22 +78,28 @@ impl ImageFolder {
                 root.display()
             ));
         }
-        let mut rows: BTreeMap<PathBuf, (Option<String>, Option<String>)> = BTreeMap::new();
+        let mut rows: BTreeMap<PathBuf, Meta> = BTreeMap::new();
         for meta in &metadata {
             let dir = meta.parent().unwrap_or(root);
             for row in read_rows(meta)? {
-                rows.insert(dir.join(&row.file_name), (row.text, row.split));
+                let m = Meta {
+                    caption: row.text,
+                    split: row.split,
+                    label: row.label.map(Label::into_string),
+                };
+                rows.insert(dir.join(&row.file_name), m);
             }
         }
         for img in images {
-            rows.entry(img).or_insert((None, None));
+            rows.entry(img).or_default();
         }
         let items = rows
             .into_iter()
-            .map(|(path, (caption, split))| Item {
+            .map(|(path, m)| Item {
                 path,
-                caption,
-                split,
+                caption: m.caption,
+                split: m.split,
+                label: m.label,
             })
             .collect();
         Ok(Self { items })
@@ -122,7 +158,12 @@ fn read_rows(meta: &Path) -> Result<Vec<Row>, String> {
 
 impl Dataset<Sample, BadSample> for ImageFolder {
     fn get(&self, index: usize) -> Result<Sample, BadSample> {
-        let Item { path, caption, .. } = &self.items[index];
+        let Item {
+            path,
+            caption,
+            label,
+            ..
+        } = &self.items[index];
         let id = path.display().to_string();
         let caption = sample::require_caption(&id, caption.clone())?;
         let bytes = std::fs::read(path).map_err(|e| {
@@ -134,7 +175,12 @@ impl Dataset<Sample, BadSample> for ImageFolder {
             BadSample::new(&id, why)
         })?;
         let image = sample::decode(&id, &bytes)?;
-        Ok(Sample { image, caption, id })
+        Ok(Sample {
+            image,
+            caption,
+            label: label.clone(),
+            id,
+        })
     }
 
     fn len(&self) -> usize {

@@ -19,6 +19,9 @@ pub struct Batch {
     pub images: Vec<f32>,
     pub shape: [usize; 4],
     pub captions: Vec<String>,
+    /// Each caption's label, or the caption itself where the source has none
+    /// ([`crate::Sample::label`]).
+    pub labels: Vec<String>,
     pub ids: Vec<String>,
 }
 
@@ -79,7 +82,8 @@ pub struct Loader {
     skipped: u64,
 }
 
-type Item = (Vec<f32>, String, String);
+/// A transformed image with its caption, label (or caption) and id.
+type Item = (Vec<f32>, String, String, String);
 
 impl Loader {
     pub fn new(dataset: Arc<dyn Source>, transform: Transform, opts: LoaderOptions) -> Self {
@@ -124,9 +128,11 @@ impl Loader {
     fn load(&self, epoch: u64, index: usize) -> Result<Item, BadSample> {
         let sample = self.dataset.get(index)?;
         let mut rng = seed::rng(self.opts.seed, "augment", (epoch << 40) ^ index as u64);
+        let label = sample.label_or_caption().to_string();
         Ok((
             self.transform.apply(&sample.image, &mut rng),
             sample.caption,
+            label,
             sample.id,
         ))
     }
@@ -177,11 +183,13 @@ impl Loader {
             images: Vec::with_capacity(shape.iter().product()),
             shape,
             captions: Vec::with_capacity(items.len()),
+            labels: Vec::with_capacity(items.len()),
             ids: Vec::with_capacity(items.len()),
         };
-        for (img, caption, id) in items {
+        for (img, caption, label, id) in items {
             batch.images.extend_from_slice(&img);
             batch.captions.push(caption);
+            batch.labels.push(label);
             batch.ids.push(id);
         }
         Ok(Some(batch))

@@ -9,6 +9,10 @@ use image::DynamicImage;
 pub struct Sample {
     pub image: DynamicImage,
     pub caption: String,
+    /// What the caption says, when the source knows it (an imagefolder's `label` column):
+    /// captions with the same label are paraphrases, and retrieval measures never count one
+    /// against another. `None`: the caption is its own label.
+    pub label: Option<String>,
     /// Where it came from (a file path or `shard.tar:key`), for messages.
     pub id: String,
 }
@@ -18,6 +22,13 @@ pub struct Sample {
 pub struct BadSample {
     pub id: String,
     pub reason: String,
+}
+
+impl Sample {
+    /// The label, or the caption where there is none.
+    pub fn label_or_caption(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.caption)
+    }
 }
 
 impl BadSample {

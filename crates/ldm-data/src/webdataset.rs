@@ -116,7 +116,12 @@ impl Dataset<Sample, BadSample> for WebDataset {
             .image
             .ok_or_else(|| BadSample::new(&id, "missing image"))?;
         let image = sample::decode(&id, &read_member(shard, m).map_err(io)?)?;
-        Ok(Sample { image, caption, id })
+        Ok(Sample {
+            image,
+            caption,
+            label: None,
+            id,
+        })
     }
 
     fn len(&self) -> usize {

@@ -120,6 +120,31 @@ fn loader(ds: Arc<dyn Source>, on_bad: OnBadSample, batch: usize) -> Loader {
 }
 
 #[test]
+fn label_column_reaches_the_batches_and_defaults_to_the_caption() {
+    // imagefolder-jsonl labels warm/ rows "warm" and cool/ rows with the integer 1.
+    let ds = Arc::new(ImageFolder::open(&fixture("imagefolder-jsonl")).unwrap());
+    for i in 0..ds.len() {
+        let s = ds.get(i).unwrap();
+        let want = if s.id.contains("warm") { "warm" } else { "1" };
+        assert_eq!(s.label.as_deref(), Some(want), "{}", s.id);
+    }
+    let batch = loader(ds, OnBadSample::Fail, 6)
+        .next_batch()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.labels.len(), 6);
+    assert_eq!(batch.labels.iter().filter(|l| *l == "warm").count(), 3);
+    // Without the column, a caption is its own label.
+    let ds = Arc::new(ImageFolder::open(&fixture("imagefolder-csv")).unwrap());
+    assert!(ds.get(0).unwrap().label.is_none());
+    let batch = loader(ds, OnBadSample::Fail, 4)
+        .next_batch()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.labels, batch.captions);
+}
+
+#[test]
 fn bad_samples_are_skipped_and_counted() {
     let ds = Arc::new(ImageFolder::open(&fixture("imagefolder-bad")).unwrap());
     assert_eq!(

@@ -260,6 +260,7 @@ impl Dataset<Sample, BadSample> for Shapes {
         Ok(Sample {
             image: image.into(),
             caption: scene.caption(),
+            label: None,
             id: format!("shapes/{split}/{index}"),
         })
     }

@@ -4,16 +4,12 @@
 use rand::seq::index::sample;
 
 /// Top-1 image-to-caption retrieval among one batch: `(hits, chance)` summed over images, so
-/// batches add up. Image i is right when the most similar caption reads the same as its own
-/// (identical captions are equally right); chance is the expected hits of a random pick.
-/// `image` and `text` are row-major `[n, dim]` unit features.
-pub fn batch_retrieval(
-    image: &[f32],
-    text: &[f32],
-    captions: &[String],
-    dim: usize,
-) -> (usize, f64) {
-    let n = captions.len();
+/// batches add up. Image i is right when the most similar caption has the same label as its
+/// own (`labels`: each caption's label, or the caption itself; so identical captions, and
+/// paraphrases with one label, are equally right); chance is the expected hits of a random
+/// pick. `image` and `text` are row-major `[n, dim]` unit features.
+pub fn batch_retrieval(image: &[f32], text: &[f32], labels: &[String], dim: usize) -> (usize, f64) {
+    let n = labels.len();
     let mut hits = 0;
     let mut chance = 0.0;
     for i in 0..n {
@@ -24,8 +20,8 @@ pub fn batch_retrieval(
             )
         });
         let best = argmax(sims);
-        hits += (captions[best] == captions[i]) as usize;
-        chance += captions.iter().filter(|c| **c == captions[i]).count() as f64 / n as f64;
+        hits += (labels[best] == labels[i]) as usize;
+        chance += labels.iter().filter(|c| **c == labels[i]).count() as f64 / n as f64;
     }
     (hits, chance)
 }
@@ -34,23 +30,25 @@ pub fn batch_retrieval(
 /// own prompt is more similar to them than each of `k` distractor captions.
 ///
 /// `image` and `own` are `[N, dim]` row-major unit features (image i was generated from the
-/// prompt of row i); `distractors` is a pool `[M, dim]` of other captions' features with their
-/// texts. For each image, `k` distractors are drawn without replacement (seeded by `seed` and
-/// the image's index) from the pool rows whose caption differs from the image's own prompt,
-/// so a duplicate of the prompt never counts against it. Ties count as misses.
+/// prompt of row i, whose label is `own_labels[i]`); `distractors` is a pool `[M, dim]` of
+/// other captions' features with their labels (a caption's label is the caption itself where
+/// the dataset has none). For each image, `k` distractors are drawn without replacement
+/// (seeded by `seed` and the image's index) from the pool rows whose label differs from the
+/// prompt's, so neither a duplicate of the prompt nor a paraphrase of it (same label) counts
+/// against it. Ties count as misses.
 #[allow(clippy::too_many_arguments)]
 pub fn r_precision(
     image: &[f32],
     own: &[f32],
-    own_captions: &[String],
+    own_labels: &[String],
     distractors: &[f32],
-    distractor_captions: &[String],
+    distractor_labels: &[String],
     dim: usize,
     k: usize,
     seed: u64,
 ) -> Result<f64, String> {
-    let n = own_captions.len();
-    let m = distractor_captions.len();
+    let n = own_labels.len();
+    let m = distractor_labels.len();
     if image.len() != n * dim || own.len() != n * dim || distractors.len() != m * dim {
         return Err(format!(
             "feature shapes do not match: {} image, {} own, {} distractor values for {n} images, \
@@ -65,14 +63,12 @@ pub fn r_precision(
     }
     let row = |f: &'_ [f32], i: usize| -> Vec<f32> { f[i * dim..(i + 1) * dim].to_vec() };
     let mut hits = 0;
-    for (i, caption) in own_captions.iter().enumerate() {
+    for (i, label) in own_labels.iter().enumerate() {
         let img = row(image, i);
-        let pool: Vec<usize> = (0..m)
-            .filter(|&j| distractor_captions[j] != *caption)
-            .collect();
+        let pool: Vec<usize> = (0..m).filter(|&j| distractor_labels[j] != *label).collect();
         if pool.len() < k {
             return Err(format!(
-                "image {i} ({caption:?}): only {} distractors differ from its prompt, need {k}",
+                "image {i} ({label:?}): only {} distractors differ from its prompt, need {k}",
                 pool.len()
             ));
         }
@@ -136,5 +132,36 @@ mod tests {
         let (hits, chance) = batch_retrieval(&image, &text, &s(&["p", "q", "q"]), 2);
         assert_eq!(hits, 3);
         assert!((chance - (1.0 / 3.0 + 2.0 / 3.0 + 2.0 / 3.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn paraphrases_never_count_against_their_prompt() {
+        // One image of class "t" (prompt "a t", feature [1, 0]). The pool: a paraphrase of
+        // its class that it matches better than its own prompt, and a caption of class "u".
+        let image = [1.0, 0.0];
+        let own = [0.8, 0.6];
+        let pool = [1.0, 0.0, 0.0, 1.0];
+        // Labelled: only the "u" caption can be drawn, and it is below the prompt -> hit.
+        let r = r_precision(&image, &own, &s(&["t"]), &pool, &s(&["t", "u"]), 2, 1, 0).unwrap();
+        assert_eq!(r, 1.0);
+        // Unlabelled (each caption its own label): with both drawn, the paraphrase wins.
+        let r = r_precision(
+            &image,
+            &own,
+            &s(&["a t"]),
+            &pool,
+            &s(&["a photo of a t", "a u"]),
+            2,
+            2,
+            0,
+        )
+        .unwrap();
+        assert_eq!(r, 0.0);
+        // In a batch, picking the paraphrase is right when the labels say so.
+        let text = [0.8, 0.6, 1.0, 0.0];
+        let (hits, _) = batch_retrieval(&[1.0, 0.0, 1.0, 0.0], &text, &s(&["t", "t"]), 2);
+        assert_eq!(hits, 2);
+        let (hits, _) = batch_retrieval(&[1.0, 0.0, 1.0, 0.0], &text, &s(&["a t", "b t"]), 2);
+        assert_eq!(hits, 1);
     }
 }

@@ -162,7 +162,7 @@ fn validation_retrieval(
         let pooled = Tensor::from_data(text.embed(captions)?.into_data(), device);
         let fi = to_vec(model.image_features(images))?;
         let ft = to_vec(model.text_features(pooled))?;
-        let (h, c) = batch_retrieval(&fi, &ft, captions, cfg.dim);
+        let (h, c) = batch_retrieval(&fi, &ft, &batch.labels[..keep], cfg.dim);
         hits += h;
         chance += c;
         total += keep;

@@ -15,6 +15,8 @@ pub struct Images {
     /// `[C, H, W]`.
     pub shape: [usize; 3],
     pub captions: Vec<String>,
+    /// Each caption's label, or the caption itself where the dataset has none.
+    pub labels: Vec<String>,
 }
 
 impl Images {
@@ -41,14 +43,20 @@ impl Images {
         ldm_data::grid::to_images(&self.data[..n * self.per_image()], [n, c, h, w])
     }
 
-    /// Append a decoded `[B, C, H, W]` batch with its captions.
-    pub fn push(&mut self, batch: Tensor<4>, captions: &[String]) -> anyhow::Result<()> {
+    /// Append a decoded `[B, C, H, W]` batch with its captions and their labels.
+    pub fn push(
+        &mut self,
+        batch: Tensor<4>,
+        captions: &[String],
+        labels: &[String],
+    ) -> anyhow::Result<()> {
         let data = batch
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         self.data.extend(data);
         self.captions.extend_from_slice(captions);
+        self.labels.extend_from_slice(labels);
         Ok(())
     }
 
@@ -57,6 +65,7 @@ impl Images {
             data: Vec::new(),
             shape,
             captions: Vec::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -107,6 +116,7 @@ pub fn read(
         out.data
             .extend_from_slice(&batch.images[..keep * out.per_image()]);
         out.captions.extend_from_slice(&batch.captions[..keep]);
+        out.labels.extend_from_slice(&batch.labels[..keep]);
     }
     anyhow::ensure!(
         out.len() >= 2,

@@ -7,7 +7,8 @@
 //!   guidance scale of the sweep: FID and KID against those validation images, beside the
 //!   floor (the same distances between the validation images and as many training images);
 //!   alignment (mean cosine of an image and its prompt); R-precision against `distractors`
-//!   other captions of the dataset; for shapes, the detector's per-attribute accuracy on seen
+//!   other captions of the dataset (of other labels, where the metadata labels captions, so a
+//!   paraphrase of the prompt is never a distractor); for shapes, the detector's per-attribute accuracy on seen
 //!   and held-out combinations. The same measures of the real validation images give the
 //!   ceiling;
 //! - a sample grid per scale (`samples/eval-g<scale>.png`) and plots of the sweep
@@ -98,25 +99,30 @@ pub fn stage(
     let autoencoder = autoencoder_metrics(exp, run, device, splits, &ev)?;
 
     // Prompts: the validation captions, cycled to `samples`; distractors: other captions of
-    // both splits.
+    // both splits (the distinct ones, each with its label).
     let prompts: Vec<String> = (0..cfg.samples)
         .map(|i| val.captions[i % val.len()].clone())
         .collect();
-    let pool: Vec<String> = val
+    let prompt_labels: Vec<String> = (0..cfg.samples)
+        .map(|i| val.labels[i % val.len()].clone())
+        .collect();
+    let (pool, pool_labels): (Vec<String>, Vec<String>) = val
         .captions
         .iter()
-        .chain(&train.captions)
-        .cloned()
+        .zip(&val.labels)
+        .chain(train.captions.iter().zip(&train.labels))
+        .map(|(c, l)| (c.clone(), l.clone()))
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .unzip();
     let prompt_f = text_features(&ev, &mut text, &prompts, batch)?;
     let pool_f = text_features(&ev, &mut text, &pool, batch)?;
     let shapes = Shapes::new(exp, &prompts)?;
     let scores = Scorer {
         prompts: &prompts,
+        prompt_labels: &prompt_labels,
         prompt_f: &prompt_f,
-        pool: &pool,
+        pool_labels: &pool_labels,
         pool_f: &pool_f,
         val_f: &val_f,
         shapes: shapes.as_ref(),
@@ -136,6 +142,7 @@ pub fn stage(
                 .collect(),
             shape: val.shape,
             captions: prompts.clone(),
+            labels: prompt_labels.clone(),
         };
         let dim = val_f.dim();
         let rows = (0..cfg.samples).flat_map(|i| val_f.row(i % val.len()).to_vec());
@@ -174,7 +181,7 @@ pub fn stage(
                 start as u64,
                 device,
             );
-            generated.push(imgs, &prompts[start..end])?;
+            generated.push(imgs, &prompts[start..end], &prompt_labels[start..end])?;
         }
         let grid = run.samples().join(format!("eval-g{scale}.png"));
         ldm_data::grid::write_grid(&grid, &generated.to_images(cfg.grid_images), 8, 64)
@@ -340,8 +347,9 @@ impl Shapes {
 /// Everything one image set (one image per prompt) is measured against.
 struct Scorer<'a> {
     prompts: &'a [String],
+    prompt_labels: &'a [String],
     prompt_f: &'a [f32],
-    pool: &'a [String],
+    pool_labels: &'a [String],
     pool_f: &'a [f32],
     val_f: &'a Features,
     shapes: Option<&'a Shapes>,
@@ -367,9 +375,9 @@ impl Scorer<'_> {
         let r_prec = r_precision(
             &image_f,
             self.prompt_f,
-            self.prompts,
+            self.prompt_labels,
             self.pool_f,
-            self.pool,
+            self.pool_labels,
             dim,
             self.cfg.distractors,
             self.seed,
@@ -425,7 +433,11 @@ fn autoencoder_metrics(
         if let Some(net) = &perceptual {
             sums.2 += net.distance(r.clone(), x).mean().into_scalar::<f64>() * b;
         }
-        recon.push(r, &originals.captions[start..end])?;
+        recon.push(
+            r,
+            &originals.captions[start..end],
+            &originals.labels[start..end],
+        )?;
     }
     let rfid = fid(
         &recon.features(ev, cfg.batch_size, device)?,
