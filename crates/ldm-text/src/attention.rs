@@ -1,8 +1,8 @@
 //! Multi-head self-attention shared by the BERT, CLIP and scratch encoders.
 //!
-//! Written on `burn::tensor::module::attention` rather than burn's `MultiHeadAttention`: that
-//! one fills masked scores with -1e4 (not -inf) and carries dropout; here masked keys get
-//! exactly zero weight, so padding cannot leak into real tokens at all.
+//! Written on ldm's attention (and burn's `attention` for the causal CLIP encoder) rather
+//! than burn's `MultiHeadAttention`: that one fills masked scores with -1e4 and carries
+//! dropout; here masked keys get exactly zero weight, so padding cannot leak into real tokens.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -38,6 +38,14 @@ impl SelfAttention {
     /// `x` `[B, L, D]`. `pad` `[B, L]` is true at padding keys, which no query attends to;
     /// `causal` lets each position attend only to itself and earlier ones.
     pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>, causal: bool) -> Tensor<3> {
+        if !causal {
+            let q = self.q.forward(x.clone());
+            let k = self.k.forward(x.clone());
+            let v = self.v.forward(x);
+            return self
+                .out
+                .forward(ldm_core::ops::attention(q, k, v, pad, self.heads));
+        }
         let [b, l, d] = x.dims();
         let h = self.heads;
         let split = |t: Tensor<3>| t.reshape([b, l, h, d / h]).swap_dims(1, 2);

@@ -74,6 +74,16 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     ) -> FloatTensor<Self> {
         group_norm::<B, C>(x, gamma, beta, GroupNorm { groups, silu }, eps)
     }
+
+    fn fast_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        attention::<B, C>(q, k, v, pad, Attention { heads })
+    }
 }
 
 /// The convolution's state: input, weights, options (each gradient needs the other tensor).
@@ -174,6 +184,65 @@ fn group_norm<B: FastOps, C: CheckpointStrategy>(
             g,
             eps,
             s,
+        )),
+    }
+}
+
+/// Attention's settings; its state is q, k, v and the probabilities.
+#[derive(Debug, Clone, Copy)]
+struct Attention {
+    heads: usize,
+}
+
+impl<B: FastOps> Backward<B, 3> for Attention {
+    type State = [FloatTensor<B>; 4];
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [q, k, v, probs] = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let (dq, dk, dv) = B::fast_attention_backward(q, k, v, probs, grad, self.heads);
+        for (parent, g) in ops.parents.into_iter().zip([dq, dk, dv]) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+/// Attention on autodiff tensors; the padding mask is data (no gradient).
+fn attention<B: FastOps, C: CheckpointStrategy>(
+    q: FloatTensor<Autodiff<B, C>>,
+    k: FloatTensor<Autodiff<B, C>>,
+    v: FloatTensor<Autodiff<B, C>>,
+    pad: FloatTensor<Autodiff<B, C>>,
+    op: Attention,
+) -> FloatTensor<Autodiff<B, C>> {
+    let h = op.heads;
+    match op
+        .prepare::<C>([q.node(), k.node(), v.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (qp, kp, vp) = (
+                q.primitive().clone(),
+                k.primitive().clone(),
+                v.primitive().clone(),
+            );
+            let (out, probs) = B::fast_attention_forward(
+                qp.clone(),
+                kp.clone(),
+                vp.clone(),
+                pad.into_primitive(),
+                h,
+            );
+            prep.finish([qp, kp, vp, probs], out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::fast_attention(
+            q.into_primitive(),
+            k.into_primitive(),
+            v.into_primitive(),
+            pad.into_primitive(),
+            h,
         )),
     }
 }

@@ -5,7 +5,7 @@ use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, Shape, TensorMetadata, backend_extension};
 
-use super::{flex, flex_conv, flex_norm, math};
+use super::{flex, flex_attention, flex_conv, flex_norm, math};
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FastOps: Backend {
@@ -98,6 +98,43 @@ pub trait FastOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu)
     }
+
+    /// Multi-head attention of queries `q` `[B, N, H·D]` over keys `k` and values `v`
+    /// `[B, L, H·D]` (head h in columns h·D..(h+1)·D), scores scaled by 1/√D; `pad` `[B, L]`
+    /// is 1 at keys that receive no attention and 0 elsewhere. Output `[B, N, H·D]`.
+    fn fast_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        heads: usize,
+    ) -> FloatTensor<Self> {
+        Self::fast_attention_forward(q, k, v, pad, heads).0
+    }
+
+    /// [`Self::fast_attention`]'s output and its probabilities `[B, H, N, L]`, for the
+    /// backward pass.
+    fn fast_attention_forward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        stock_attention::<Self>(q, k, v, pad, heads)
+    }
+
+    /// The gradients of [`Self::fast_attention`] by `q`, `k` and `v`.
+    fn fast_attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        probs: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_attention_backward::<Self>(q, k, v, probs, grad, heads)
+    }
 }
 
 impl FastOps for Flex {
@@ -179,6 +216,29 @@ impl FastOps for Flex {
         flex_norm::backward(&x, &gamma, &beta, &mean, &rstd, &grad, groups, silu).unwrap_or_else(
             || stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu),
         )
+    }
+
+    fn fast_attention_forward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        pad: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        flex_attention::forward(&q, &k, &v, &pad, heads)
+            .unwrap_or_else(|| stock_attention::<Self>(q, k, v, pad, heads))
+    }
+
+    fn fast_attention_backward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        probs: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        heads: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex_attention::backward(&q, &k, &v, &probs, &grad, heads)
+            .unwrap_or_else(|| stock_attention_backward::<Self>(q, k, v, probs, grad, heads))
     }
 }
 
@@ -302,13 +362,94 @@ fn stock_group_norm_backward<B: Backend>(
     (dx, dgamma, dbeta)
 }
 
+/// `[B, T, H·D]` as `[B, H, T, D]`.
+fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
+    let s = x.shape();
+    let (b, t, c) = (s[0], s[1], s[2]);
+    B::float_swap_dims(
+        B::float_reshape(x, Shape::new([b, t, heads, c / heads])),
+        1,
+        2,
+    )
+}
+
+/// `[B, H, T, D]` as `[B, T, H·D]`.
+fn merge_heads<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let s = x.shape();
+    let (b, h, t, d) = (s[0], s[1], s[2], s[3]);
+    B::float_reshape(B::float_swap_dims(x, 1, 2), Shape::new([b, t, h * d]))
+}
+
+/// 1/√D for `[B, T, H·D]` inputs.
+fn attention_scale(q: &Shape, heads: usize) -> f64 {
+    1.0 / ((q[2] / heads) as f64).sqrt()
+}
+
+/// Attention from stock operations: the output and the probabilities.
+fn stock_attention<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    pad: FloatTensor<B>,
+    heads: usize,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let scale = attention_scale(&q.shape(), heads);
+    let ps = pad.shape();
+    let bias = B::float_mul_scalar(
+        B::float_reshape(pad, Shape::new([ps[0], 1, 1, ps[1]])),
+        (flex_attention::PAD_BIAS as f64).into(),
+    );
+    let (q, k, v) = (
+        split_heads::<B>(q, heads),
+        split_heads::<B>(k, heads),
+        split_heads::<B>(v, heads),
+    );
+    let s = B::float_matmul(q, B::float_swap_dims(k, 2, 3));
+    let s = B::float_add(B::float_mul_scalar(s, scale.into()), bias);
+    let e = B::float_exp(B::float_sub(s.clone(), B::float_max_dim(s, 3)));
+    let p = B::float_div(e.clone(), B::float_sum_dim(e, 3));
+    (merge_heads::<B>(B::float_matmul(p.clone(), v)), p)
+}
+
+/// Attention's backward from stock operations.
+fn stock_attention_backward<B: Backend>(
+    q: FloatTensor<B>,
+    k: FloatTensor<B>,
+    v: FloatTensor<B>,
+    p: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    heads: usize,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let scale = attention_scale(&q.shape(), heads);
+    let (q, k, v) = (
+        split_heads::<B>(q, heads),
+        split_heads::<B>(k, heads),
+        split_heads::<B>(v, heads),
+    );
+    let d_out = split_heads::<B>(grad, heads);
+    let dv = B::float_matmul(B::float_swap_dims(p.clone(), 2, 3), d_out.clone());
+    let dp = B::float_matmul(d_out, B::float_swap_dims(v, 2, 3));
+    let dot = B::float_sum_dim(B::float_mul(dp.clone(), p.clone()), 3);
+    let ds = B::float_mul_scalar(B::float_mul(p, B::float_sub(dp, dot)), scale.into());
+    let dq = B::float_matmul(ds.clone(), k);
+    let dk = B::float_matmul(B::float_swap_dims(ds, 2, 3), q);
+    (
+        merge_heads::<B>(dq),
+        merge_heads::<B>(dk),
+        merge_heads::<B>(dv),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use burn::backend::Flex;
     use burn::backend::flex::FlexTensor;
     use burn::tensor::TensorData;
 
-    use super::{flex_norm, stock_group_norm, stock_group_norm_backward};
+    use super::{
+        flex_attention, flex_norm, stock_attention, stock_attention_backward, stock_group_norm,
+        stock_group_norm_backward,
+    };
 
     /// Deterministic values around `mean` (spread about ±1).
     fn flex_of(shape: &[usize], mean: f32) -> FlexTensor {
@@ -355,5 +496,31 @@ mod tests {
             assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");
             assert!(max_diff(k.2, s.2) < 1e-4, "dbeta");
         }
+    }
+
+    /// The same for attention: output, probabilities and the gradients, with padding.
+    #[test]
+    fn stock_attention_matches_the_flex_kernel() {
+        let (b, n, l, c, h) = (2, 6, 5, 12, 3);
+        let (q, k, v) = (
+            flex_of(&[b, n, c], 0.0),
+            flex_of(&[b, l, c], 0.3),
+            flex_of(&[b, l, c], -0.2),
+        );
+        let dy = flex_of(&[b, n, c], 0.1);
+        let pad: Vec<f32> = (0..b * l).map(|i| (i == 2 * l - 1) as u8 as f32).collect();
+        let pad = FlexTensor::from_data(TensorData::new(pad, vec![b, l]));
+        let fast = flex_attention::forward(&q, &k, &v, &pad, h).unwrap();
+        let stock = stock_attention::<Flex>(q.clone(), k.clone(), v.clone(), pad, h);
+        assert!(max_diff(fast.0, stock.0) < 1e-5, "output");
+        assert!(
+            max_diff(fast.1.clone(), stock.1.clone()) < 1e-6,
+            "probabilities"
+        );
+        let kd = flex_attention::backward(&q, &k, &v, &fast.1, &dy, h).unwrap();
+        let sd = stock_attention_backward::<Flex>(q, k, v, stock.1, dy, h);
+        assert!(max_diff(kd.0, sd.0) < 1e-5, "dq");
+        assert!(max_diff(kd.1, sd.1) < 1e-5, "dk");
+        assert!(max_diff(kd.2, sd.2) < 1e-5, "dv");
     }
 }

@@ -8,15 +8,18 @@
 //! nine stock operations, at 0.3x.
 //!
 //! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
-//! [`group_norm`], [`group_norm_silu`]) instead of `burn::tensor::activation`,
-//! `Conv2d::forward`, `Linear::forward` and `GroupNorm::forward`; tests in this module check
+//! [`group_norm`], [`group_norm_silu`], [`attention`]) instead of `burn::tensor::activation`,
+//! `Conv2d::forward`, `Linear::forward`, `GroupNorm::forward` and
+//! `burn::tensor::module::attention`; tests in this module check
 //! values and gradients against the stock operations.
 
 mod activation;
+mod attention;
 mod autodiff;
 mod conv;
 mod fast_ops;
 mod flex;
+mod flex_attention;
 mod flex_conv;
 mod flex_norm;
 mod gemm;
@@ -25,6 +28,7 @@ mod math;
 mod norm;
 
 pub use activation::{gelu, silu};
+pub use attention::attention;
 pub use conv::{conv2d, conv2d_weights};
 pub use fast_ops::FastOps;
 pub use linear::linear;

@@ -3,10 +3,8 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::linear;
+use ldm_core::ops::{attention, linear};
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -38,15 +36,11 @@ impl Attention {
         context: Tensor<3>,
         pad: Option<Tensor<2, Bool>>,
     ) -> Tensor<3> {
-        let [b, n, dim] = x.dims();
-        let l = context.dims()[1];
-        let h = self.heads;
-        let split = |t: Tensor<3>, len: usize| t.reshape([b, len, h, dim / h]).swap_dims(1, 2);
-        let q = split(linear(&self.q, x), n);
-        let k = split(linear(&self.k, context.clone()), l);
-        let v = split(linear(&self.v, context), l);
-        let mask = pad.map(|p| p.reshape([b, 1, 1, l]).expand([b, h, n, l]));
-        let o = attention(q, k, v, mask, None, AttentionModuleOptions::default());
-        linear(&self.out, o.swap_dims(1, 2).reshape([b, n, dim]))
+        // The heads stay in the projections' [B, tokens, H·D] layout: ldm's attention reads
+        // them there, so no split or merge is copied.
+        let q = linear(&self.q, x);
+        let k = linear(&self.k, context.clone());
+        let v = linear(&self.v, context);
+        linear(&self.out, attention(q, k, v, pad, self.heads))
     }
 }
