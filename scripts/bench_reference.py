@@ -867,12 +867,17 @@ def bench_ops(b, min_time):
             op(name, min_time, lambda shape=shape: [torch.randn(*shape)], lin)
     op("matmul [b,64,128]x[128,128]", min_time,
        lambda: [torch.randn(b, 64, 128), torch.randn(1, 128, 128)], torch.matmul)
+    # From and back to the [B, tokens, heads x 32] layout of the projections, as the model does.
+    def heads_attention(q, k, v, mask=None):
+        split = lambda t: t.view(t.shape[0], t.shape[1], 4, 32).transpose(1, 2)
+        o = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+        return o.transpose(1, 2).reshape(q.shape)
     op("self-attention 4h 64tok d32", min_time,
-       lambda: [torch.randn(b, 4, 64, 32) for _ in range(3)], F.scaled_dot_product_attention)
+       lambda: [torch.randn(b, 64, 128) for _ in range(3)], heads_attention)
     keep = (~pad_mask(b))[:, None, None, :]
     op("cross-attention 4h 64x8tok d32 masked", min_time,
-       lambda: [torch.randn(b, 4, 64, 32), torch.randn(b, 4, CTX_LEN, 32), torch.randn(b, 4, CTX_LEN, 32)],
-       lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=keep))
+       lambda: [torch.randn(b, 64, 128), torch.randn(b, CTX_LEN, 128), torch.randn(b, CTX_LEN, 128)],
+       lambda q, k, v: heads_attention(q, k, v, keep))
     op("silu [b,64,16,16]", min_time, lambda: [torch.randn(b, 64, 16, 16)], F.silu)
     op("gelu [b,64,512]", min_time, lambda: [torch.randn(b, 64, 512)], F.gelu)
     op("add [b,64,16,16]", min_time, lambda: [torch.randn(b, 64, 16, 16), torch.randn(b, 64, 16, 16)],

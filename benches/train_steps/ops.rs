@@ -4,8 +4,9 @@
 use burn::backend::Dispatch;
 use burn::backend::tensor::FloatTensor;
 use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig};
-use burn::tensor::module::{attention, interpolate};
-use burn::tensor::ops::{AttentionModuleOptions, ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use ldm_core::ops::attention;
 
 use super::*;
 
@@ -235,41 +236,33 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
         },
     );
 
-    bench_op::<4>(
+    // ldm's attention on the [B, tokens, heads x 32] layout the models hand it (PyTorch's
+    // scaled_dot_product_attention on the [B, heads, tokens, 32] views of the same data).
+    bench_op::<3>(
         "self-attention 4h 64tok d32",
         min_time,
-        &|d| (0..3).map(|_| rand4([b, 4, 64, 32], d)).collect(),
+        &|d| (0..3).map(|_| rand3([b, 64, 128], d)).collect(),
         &|v| {
             let mut v = v.into_iter();
             let (q, k, vv) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
-            attention(q, k, vv, None, None, AttentionModuleOptions::default())
+            attention(q, k, vv, None, 4)
         },
     );
-    bench_op::<4>(
+    bench_op::<3>(
         "cross-attention 4h 64x8tok d32 masked",
         min_time,
         &|d| {
             vec![
-                rand4([b, 4, 64, 32], d),
-                rand4([b, 4, CTX_LEN, 32], d),
-                rand4([b, 4, CTX_LEN, 32], d),
+                rand3([b, 64, 128], d),
+                rand3([b, CTX_LEN, 128], d),
+                rand3([b, CTX_LEN, 128], d),
             ]
         },
         &|v| {
             let dev = v[0].device();
             let mut v = v.into_iter();
             let (q, k, vv) = (v.next().unwrap(), v.next().unwrap(), v.next().unwrap());
-            let mask = pad_mask(b, &dev)
-                .reshape([b, 1, 1, CTX_LEN])
-                .expand([b, 4, 64, CTX_LEN]);
-            attention(
-                q,
-                k,
-                vv,
-                Some(mask),
-                None,
-                AttentionModuleOptions::default(),
-            )
+            attention(q, k, vv, Some(pad_mask(b, &dev)), 4)
         },
     );
 

@@ -6,9 +6,9 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
+use ldm_core::ops::{attention, linear};
 
 #[derive(Module, Debug)]
 pub struct SelfAttention {
@@ -39,12 +39,10 @@ impl SelfAttention {
     /// `causal` lets each position attend only to itself and earlier ones.
     pub fn forward(&self, x: Tensor<3>, pad: Option<Tensor<2, Bool>>, causal: bool) -> Tensor<3> {
         if !causal {
-            let q = self.q.forward(x.clone());
-            let k = self.k.forward(x.clone());
-            let v = self.v.forward(x);
-            return self
-                .out
-                .forward(ldm_core::ops::attention(q, k, v, pad, self.heads));
+            let q = linear(&self.q, x.clone());
+            let k = linear(&self.k, x.clone());
+            let v = linear(&self.v, x);
+            return linear(&self.out, attention(q, k, v, pad, self.heads));
         }
         let [b, l, d] = x.dims();
         let h = self.heads;
@@ -59,7 +57,7 @@ impl SelfAttention {
             softcap: None,
             is_causal: causal,
         };
-        let o = attention(q, k, v, mask, None, options);
+        let o = burn::tensor::module::attention(q, k, v, mask, None, options);
         self.out.forward(o.swap_dims(1, 2).reshape([b, l, d]))
     }
 }
