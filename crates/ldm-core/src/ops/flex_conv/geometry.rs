@@ -8,8 +8,9 @@ use rayon::prelude::*;
 
 use super::super::gemm::Parallelism;
 
-/// Columns per GEMM to aim for: the images of a group share one packing of the weights.
-const MIN_COLUMNS: usize = 512;
+/// Columns per GEMM to aim for: the images of a group share one packing of the weights
+/// (`mod.rs` says why 256).
+const MIN_COLUMNS: usize = 256;
 
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
