@@ -82,8 +82,14 @@ pub struct Loader {
     skipped: u64,
 }
 
-/// A transformed image with its caption, label (or caption) and id.
-type Item = (Vec<f32>, String, String, String);
+/// One transformed sample, as it goes into a batch.
+struct Item {
+    image: Vec<f32>,
+    caption: String,
+    /// The sample's label, or its caption where it has none.
+    label: String,
+    id: String,
+}
 
 impl Loader {
     pub fn new(dataset: Arc<dyn Source>, transform: Transform, opts: LoaderOptions) -> Self {
@@ -128,13 +134,12 @@ impl Loader {
     fn load(&self, epoch: u64, index: usize) -> Result<Item, BadSample> {
         let sample = self.dataset.get(index)?;
         let mut rng = seed::rng(self.opts.seed, "augment", (epoch << 40) ^ index as u64);
-        let label = sample.label_or_caption().to_string();
-        Ok((
-            self.transform.apply(&sample.image, &mut rng),
-            sample.caption,
-            label,
-            sample.id,
-        ))
+        Ok(Item {
+            image: self.transform.apply(&sample.image, &mut rng),
+            label: sample.label_or_caption().to_string(),
+            caption: sample.caption,
+            id: sample.id,
+        })
     }
 
     /// The next batch. `Ok(None)` only without `repeat`, once the pass is over. With
@@ -186,11 +191,11 @@ impl Loader {
             labels: Vec::with_capacity(items.len()),
             ids: Vec::with_capacity(items.len()),
         };
-        for (img, caption, label, id) in items {
-            batch.images.extend_from_slice(&img);
-            batch.captions.push(caption);
-            batch.labels.push(label);
-            batch.ids.push(id);
+        for item in items {
+            batch.images.extend_from_slice(&item.image);
+            batch.captions.push(item.caption);
+            batch.labels.push(item.label);
+            batch.ids.push(item.id);
         }
         Ok(Some(batch))
     }

@@ -40,18 +40,13 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn of(q: &Shape, k: &Shape, v: &Shape, pad: &Shape, heads: usize) -> Option<Self> {
-        if q.num_dims() != 3 || k.num_dims() != 3 || pad.num_dims() != 2 || heads == 0 {
+    fn of(q: &Shape, k: &Shape, v: &Shape, heads: usize) -> Option<Self> {
+        if q.num_dims() != 3 || k.num_dims() != 3 || heads == 0 {
             return None;
         }
         let (batch, n, c, l) = (q[0], q[1], q[2], k[1]);
-        let ok = c.is_multiple_of(heads)
-            && k[0] == batch
-            && k[2] == c
-            && k == v
-            && pad[0] == batch
-            && pad[1] == l
-            && batch * n * l > 0;
+        let ok =
+            c.is_multiple_of(heads) && k[0] == batch && k[2] == c && k == v && batch * n * l > 0;
         ok.then_some(Self {
             batch,
             n,
@@ -123,11 +118,11 @@ fn plain_t(x: &[f32], cols: usize) -> View<'_> {
 }
 
 /// Scores of one (image, head) into probabilities, row by row: scale, bias, softmax. `keep`
-/// (1, or 0 at padded keys) zeroes what `math::exp` leaves of the bias (it clamps at -87),
+/// is 1, or 0 at padded keys: their scores get [`PAD_BIAS`] (out of the max), and their
+/// probabilities are multiplied by 0, since `math::exp` clamps at -87 rather than reaching 0:
 /// so a padded key gets exactly no weight and no gradient, as with a true exponential.
 struct Softmax<'a> {
     s: &'a mut [f32],
-    bias: &'a [f32],
     keep: &'a [f32],
     scale: f32,
 }
@@ -136,11 +131,11 @@ impl Kernel for Softmax<'_> {
     type Out = ();
     #[inline(always)]
     fn run(self) {
-        let l = self.bias.len();
+        let l = self.keep.len();
         for row in self.s.chunks_exact_mut(l) {
             let mut max = f32::NEG_INFINITY;
-            for (x, &b) in row.iter_mut().zip(self.bias) {
-                *x = *x * self.scale + b;
+            for (x, &keep) in row.iter_mut().zip(self.keep) {
+                *x = *x * self.scale + (1.0 - keep) * PAD_BIAS;
                 max = max.max(*x);
             }
             let mut sum = 0.0;
@@ -181,16 +176,19 @@ impl Kernel for SoftmaxBackward<'_> {
     }
 }
 
-/// `pad` `[B, L]` (1 at padded keys) as the bias added to scores, and the factor that keeps
-/// a key's probability (0 at padded keys, 1 elsewhere).
-fn bias(pad: &FlexTensor) -> Option<(Vec<f32>, Vec<f32>)> {
+/// `pad` `[B, L]` (1 at padded keys) as the factor that keeps a key (0 at padded keys, 1
+/// elsewhere); None unless it is `[B, L]` for these sizes.
+fn keep(pad: &FlexTensor, g: &Geometry) -> Option<Vec<f32>> {
+    if pad.shape() != Shape::new([g.batch, g.l]) {
+        return None;
+    }
     let pad = f32_contiguous(pad.clone())?;
-    let len = pad.shape().num_elements();
-    let padded = pad.storage::<f32>()[..len].iter().map(|&p| p > 0.5);
+    let padded = &pad.storage::<f32>()[..g.batch * g.l];
     Some(
         padded
-            .map(|p| if p { (PAD_BIAS, 0.0) } else { (0.0, 1.0) })
-            .unzip(),
+            .iter()
+            .map(|&p| if p > 0.5 { 0.0 } else { 1.0 })
+            .collect(),
     )
 }
 
@@ -203,9 +201,9 @@ pub fn forward(
     pad: &FlexTensor,
     heads: usize,
 ) -> Option<(FlexTensor, FlexTensor)> {
-    let g = Geometry::of(&q.shape(), &k.shape(), &v.shape(), &pad.shape(), heads)?;
+    let g = Geometry::of(&q.shape(), &k.shape(), &v.shape(), heads)?;
     let x = Inputs::of(q, k, v)?;
-    let (bias, keep) = bias(pad)?;
+    let keep = keep(pad, &g)?;
     let (n, l, c) = (g.n, g.l, g.c());
     let (qs, ks, vs) = (
         &x.q.storage::<f32>()[..g.batch * n * c],
@@ -230,7 +228,6 @@ pub fn forward(
                 );
                 run_wide(Softmax {
                     s,
-                    bias: &bias[b * l..(b + 1) * l],
                     keep: &keep[b * l..(b + 1) * l],
                     scale: g.scale(),
                 });
@@ -255,9 +252,8 @@ pub fn backward(
     grad: &FlexTensor,
     heads: usize,
 ) -> Option<(FlexTensor, FlexTensor, FlexTensor)> {
-    let (qsh, ksh) = (q.shape(), k.shape());
-    let pad_shape = Shape::new([ksh[0], ksh[1]]);
-    let g = Geometry::of(&qsh, &ksh, &v.shape(), &pad_shape, heads)?;
+    let qsh = q.shape();
+    let g = Geometry::of(&qsh, &k.shape(), &v.shape(), heads)?;
     if grad.shape() != qsh || probs.shape() != Shape::new([g.batch, g.heads, g.n, g.l]) {
         return None;
     }
