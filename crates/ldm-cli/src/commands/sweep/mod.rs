@@ -9,6 +9,7 @@
 //! running it again. A variant that fails is reported and the sweep goes on with the next;
 //! the sweep then fails at the end with a summary.
 
+pub mod expand;
 pub mod spec;
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -23,7 +24,8 @@ use ldm_core::config::{self, Layered, Origin};
 
 use crate::cli::SweepCommand;
 use crate::experiment::Experiment;
-use spec::{Override, SweepFile, Variant};
+use expand::{Override, Variant};
+use spec::SweepFile;
 
 /// The sweep's record in its folder: the variants, their overrides and how they went.
 pub const RECORD_FILE: &str = "sweep.json";
@@ -115,7 +117,7 @@ pub fn run(cmd: &SweepCommand) -> anyhow::Result<()> {
             at,
         });
     }
-    let variants = spec::expand(&spec, &layered, &extra).map_err(anyhow::Error::msg)?;
+    let variants = expand::expand(&spec, &layered, &extra).map_err(anyhow::Error::msg)?;
 
     let base = cmd
         .sweep
