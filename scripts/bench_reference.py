@@ -880,6 +880,8 @@ def bench_ops(b, min_time):
        lambda q, k, v: heads_attention(q, k, v, keep))
     op("silu [b,64,16,16]", min_time, lambda: [torch.randn(b, 64, 16, 16)], F.silu)
     op("gelu [b,64,512]", min_time, lambda: [torch.randn(b, 64, 512)], F.gelu)
+    op("geglu [b,64,1024]", min_time, lambda: [torch.randn(b, 64, 1024)],
+       lambda h: h.chunk(2, dim=-1)[0] * F.gelu(h.chunk(2, dim=-1)[1]))
     op("add [b,64,16,16]", min_time, lambda: [torch.randn(b, 64, 16, 16), torch.randn(b, 64, 16, 16)],
        torch.add)
     op("mul [b,64,16,16]", min_time, lambda: [torch.randn(b, 64, 16, 16), torch.randn(b, 64, 16, 16)],

@@ -6,7 +6,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
-use ldm_core::ops::attention;
+use ldm_core::ops::{attention, geglu, linear};
 
 use super::*;
 
@@ -198,8 +198,9 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
         },
     );
 
-    // The transformer's Linears on [B, tokens, dim] as the model calls them, and the same
-    // products with the tokens folded into rows ([1, B * tokens, dim], one 2-d GEMM).
+    // The transformer's Linears on [B, tokens, dim] as the model calls them (ldm's `linear`:
+    // one GEMM over the rows, bias inside it, its own backward), and burn's
+    // `Linear::forward` on the same rows folded into [1, B * tokens, dim], for comparison.
     for (d_in, d_out) in [(128usize, 1024usize), (512, 128), (128, 128)] {
         for folded in [false, true] {
             let lin = |d: &Device| LinearConfig::new(d_in, d_out).init(d);
@@ -217,10 +218,15 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
             };
             bench_op::<3>(&name, min_time, &|d| vec![rand3(shape, d)], &|v| {
                 let x = v.into_iter().next().unwrap();
-                if x.device().is_autodiff() {
-                    ad.forward(x)
+                let lin = if x.device().is_autodiff() {
+                    &ad
                 } else {
-                    plain.forward(x)
+                    &plain
+                };
+                if folded {
+                    lin.forward(x)
+                } else {
+                    linear(lin, x)
                 }
             });
         }
@@ -277,6 +283,12 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
         min_time,
         &|d| vec![rand3([b, 64, 512], d)],
         &|v| gelu(v.into_iter().next().unwrap()),
+    );
+    bench_op::<3>(
+        "geglu [b,64,1024]",
+        min_time,
+        &|d| vec![rand3([b, 64, 1024], d)],
+        &|v| geglu(v.into_iter().next().unwrap()),
     );
     bench_op::<4>(
         "add [b,64,16,16]",

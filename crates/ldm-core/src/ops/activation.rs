@@ -1,4 +1,4 @@
-//! SiLU and GELU (exact, erf-based) as backend-extension operations.
+//! SiLU, GELU (exact, erf-based) and GEGLU as backend-extension operations.
 
 use burn::backend::Dispatch;
 use burn::tensor::Tensor;
@@ -13,6 +13,12 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// GELU with the exact normal CDF (not the tanh approximation), on any device.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as FastOps>::fast_gelu(x.into_dispatch()))
+}
+
+/// GEGLU: for `h` `[..., 2F]`, its first F columns times the GELU of its last F, `[..., F]`
+/// (the feed-forward gate of LDM's transformer blocks).
+pub fn geglu<const D: usize>(h: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FastOps>::fast_geglu(h.into_dispatch()))
 }
 
 #[cfg(test)]
@@ -51,6 +57,32 @@ mod tests {
     #[test]
     fn gelu_matches_stock() {
         check(super::gelu, activation::gelu, 4e-6);
+    }
+
+    /// GEGLU as the transformer wrote it before: split, GELU of the gate, product.
+    fn stock_geglu(h: Tensor<3>) -> Tensor<3> {
+        let mut parts = h.chunk(2, 2);
+        let gate = parts.pop().unwrap();
+        parts.pop().unwrap() * activation::gelu(gate)
+    }
+
+    #[test]
+    fn geglu_matches_stock() {
+        let device = Device::flex();
+        let h = Tensor::<3>::random([3, 5, 14], Distribution::Normal(0.0, 3.0), &device);
+        assert!(max_diff(super::geglu(h.clone()), stock_geglu(h.clone())) < 4e-6);
+        // A transposed input is read the same way.
+        let ht = h.clone().swap_dims(0, 1);
+        assert!(max_diff(super::geglu(ht.clone()), stock_geglu(ht)) < 4e-6);
+
+        let ad = device.clone().autodiff();
+        let g = Tensor::<3>::random([3, 5, 7], Distribution::Normal(0.0, 1.0), &ad);
+        let grad = |f: Act| {
+            let h = Tensor::<3>::from_data(h.to_data(), &ad).require_grad();
+            let grads = (f(h.clone()) * g.clone()).sum().backward();
+            Tensor::<3>::from_data(h.grad(&grads).unwrap().to_data(), &device)
+        };
+        assert!(max_diff(grad(super::geglu), grad(stock_geglu)) < 1e-5);
     }
 
     #[test]

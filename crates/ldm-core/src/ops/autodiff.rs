@@ -2,6 +2,7 @@
 //! kernels, so one activation costs one saved tensor and two passes over memory, and a
 //! convolution's gradients come from ldm's kernels rather than burn's generic derivation.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -12,7 +13,8 @@ use burn::backend::{Autodiff, Backend};
 
 use super::FastOps;
 
-/// An elementwise op's backward step: its input is the state, `backward(x, grad)` the rule.
+/// An elementwise op's backward step (or any one-input op whose backward needs only its
+/// input): the input is the state, `backward(x, grad)` the rule.
 struct Elementwise<B: Backend> {
     backward: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 }
@@ -62,6 +64,22 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         conv2d::<B, C>(x, weight, options)
+    }
+
+    fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {
+        elementwise::<B, C>(h, B::fast_geglu, B::fast_geglu_backward)
+    }
+
+    fn fast_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        linear::<B, C>(x, weight, None)
+    }
+
+    fn fast_linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear::<B, C>(x, weight, Some(bias))
     }
 
     fn fast_group_norm(
@@ -126,6 +144,80 @@ pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
             w.into_primitive(),
             options,
         )),
+    }
+}
+
+/// A linear layer's state: its input and weights (each gradient needs the other).
+#[derive(Debug)]
+struct Linear;
+
+type LinearState<B> = (FloatTensor<B>, FloatTensor<B>);
+
+/// Registers the gradients of `x W (+ b)` that a parent needs, each computed only then (an
+/// input without gradient, such as frozen text features, costs no product).
+fn linear_backward<B: FastOps>(
+    parents: &[Option<NodeId>],
+    (x, w): LinearState<B>,
+    grad: FloatTensor<B>,
+    grads: &mut Gradients,
+) {
+    if let Some(id) = parents[0] {
+        grads.register::<B>(id, B::fast_linear_x_backward(w, grad.clone()));
+    }
+    if let Some(id) = parents[1] {
+        grads.register::<B>(id, B::fast_linear_weight_backward(x, grad.clone()));
+    }
+    if let Some(Some(id)) = parents.get(2) {
+        grads.register::<B>(*id, B::fast_linear_bias_backward(grad));
+    }
+}
+
+impl<B: FastOps> Backward<B, 3> for Linear {
+    type State = LinearState<B>;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
+        linear_backward::<B>(&parents, ops.state, grad, grads);
+    }
+}
+
+impl<B: FastOps> Backward<B, 2> for Linear {
+    type State = LinearState<B>;
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
+        linear_backward::<B>(&parents, ops.state, grad, grads);
+    }
+}
+
+/// `x W (+ b)` on autodiff tensors.
+fn linear<B: FastOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    w: FloatTensor<Autodiff<B, C>>,
+    b: Option<FloatTensor<Autodiff<B, C>>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
+    let out = match &b {
+        Some(b) => B::fast_linear_bias(xp.clone(), wp.clone(), b.primitive().clone()),
+        None => B::fast_linear(xp.clone(), wp.clone()),
+    };
+    match b {
+        Some(b) => {
+            match <Linear as Backward<B, 3>>::prepare::<C>(Linear, [x.node(), w.node(), b.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            }
+        }
+        None => match <Linear as Backward<B, 2>>::prepare::<C>(Linear, [x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
     }
 }
 

@@ -4,8 +4,9 @@
 use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, Shape, TensorMetadata, backend_extension};
+use burn::tensor::Slice;
 
-use super::{flex, flex_attention, flex_conv, flex_norm, math};
+use super::{flex, flex_attention, flex_conv, flex_geglu, flex_linear, flex_norm, math};
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FastOps: Backend {
@@ -27,6 +28,51 @@ pub trait FastOps: Backend {
     /// grad * (Φ(x) + x φ(x)).
     fn fast_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu_backward(x, grad)
+    }
+
+    /// GEGLU: for `h` `[..., 2F]`, its first F columns times GELU of its last F.
+    fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_geglu::<Self>(h)
+    }
+
+    /// The gradient of [`Self::fast_geglu`] by `h`.
+    fn fast_geglu_backward(h: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_geglu_backward::<Self>(h, grad)
+    }
+
+    /// `x W` for `x` `[N, in]`, `W` `[in, out]` (burn's `Linear` layout).
+    fn fast_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_linear::<Self>(x, weight, None)
+    }
+
+    /// `x W + b`, `b` `[out]`.
+    fn fast_linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        stock_linear::<Self>(x, weight, Some(bias))
+    }
+
+    /// [`Self::fast_linear`]'s gradient by `x`: dY Wᵀ.
+    fn fast_linear_x_backward(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        stock_linear_x_backward::<Self>(weight, grad)
+    }
+
+    /// [`Self::fast_linear`]'s gradient by `W`: xᵀ dY.
+    fn fast_linear_weight_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        stock_linear_weight_backward::<Self>(x, grad)
+    }
+
+    /// [`Self::fast_linear`]'s gradient by `b`: the column sums of dY.
+    fn fast_linear_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_column_sums::<Self>(grad)
     }
 
     /// 2-D convolution without bias.
@@ -162,6 +208,48 @@ impl FastOps for Flex {
         .unwrap_or_else(|| Self::gelu_backward(x, grad))
     }
 
+    fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_geglu::forward(&h).unwrap_or_else(|| stock_geglu::<Self>(h))
+    }
+
+    fn fast_geglu_backward(h: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_geglu::backward(&h, &grad).unwrap_or_else(|| stock_geglu_backward::<Self>(h, grad))
+    }
+
+    fn fast_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_linear::forward(&x, &weight, None)
+            .unwrap_or_else(|| stock_linear::<Self>(x, weight, None))
+    }
+
+    fn fast_linear_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex_linear::forward(&x, &weight, Some(&bias))
+            .unwrap_or_else(|| stock_linear::<Self>(x, weight, Some(bias)))
+    }
+
+    fn fast_linear_x_backward(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex_linear::x_backward(&weight, &grad)
+            .unwrap_or_else(|| stock_linear_x_backward::<Self>(weight, grad))
+    }
+
+    fn fast_linear_weight_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex_linear::weight_backward(&x, &grad)
+            .unwrap_or_else(|| stock_linear_weight_backward::<Self>(x, grad))
+    }
+
+    fn fast_linear_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_linear::bias_backward(&grad).unwrap_or_else(|| stock_column_sums::<Self>(grad))
+    }
+
     fn fast_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -244,6 +332,79 @@ impl FastOps for Flex {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl FastOps for burn::backend::Cube {}
+
+/// The two halves of the last dimension of `h`: GEGLU's value and gate.
+fn stock_halves<B: Backend>(h: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
+    let shape = h.shape();
+    let last = shape.num_dims() - 1;
+    let f = shape[last] / 2;
+    let half = |range: std::ops::Range<usize>| {
+        let slices: Vec<Slice> = (0..=last)
+            .map(|d| {
+                if d == last {
+                    range.clone().into()
+                } else {
+                    Slice::from(..)
+                }
+            })
+            .collect();
+        B::float_slice(h.clone(), &slices)
+    };
+    (half(0..f), half(f..2 * f))
+}
+
+/// GEGLU from stock operations.
+fn stock_geglu<B: Backend>(h: FloatTensor<B>) -> FloatTensor<B> {
+    let (value, gate) = stock_halves::<B>(h);
+    B::float_mul(value, B::gelu(gate))
+}
+
+/// GEGLU's backward from stock operations.
+fn stock_geglu_backward<B: Backend>(h: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let last = h.shape().num_dims() - 1;
+    let (value, gate) = stock_halves::<B>(h);
+    let dvalue = B::float_mul(grad.clone(), B::gelu(gate.clone()));
+    let dgate = B::gelu_backward(gate, B::float_mul(grad, value));
+    B::float_cat(vec![dvalue, dgate], last)
+}
+
+/// `x W (+ b)` from stock operations.
+fn stock_linear<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: Option<FloatTensor<B>>,
+) -> FloatTensor<B> {
+    let y = B::float_matmul(x, weight);
+    match bias {
+        Some(b) => {
+            let out = b.shape().num_elements();
+            B::float_add(y, B::float_reshape(b, Shape::new([1, out])))
+        }
+        None => y,
+    }
+}
+
+/// dY Wᵀ from stock operations.
+fn stock_linear_x_backward<B: Backend>(
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    B::float_matmul(grad, B::float_transpose(weight))
+}
+
+/// xᵀ dY from stock operations.
+fn stock_linear_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    B::float_matmul(B::float_transpose(x), grad)
+}
+
+/// The column sums of a matrix, `[cols]`.
+fn stock_column_sums<B: Backend>(m: FloatTensor<B>) -> FloatTensor<B> {
+    let cols = m.shape()[1];
+    B::float_reshape(B::float_sum_dim(m, 0), Shape::new([cols]))
+}
 
 /// SiLU from stock operations (burn has no SiLU primitive).
 fn stock_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
@@ -447,8 +608,10 @@ mod tests {
     use burn::tensor::TensorData;
 
     use super::{
-        flex_attention, flex_norm, stock_attention, stock_attention_backward, stock_group_norm,
-        stock_group_norm_backward,
+        flex_attention, flex_geglu, flex_linear, flex_norm, stock_attention,
+        stock_attention_backward, stock_column_sums, stock_geglu, stock_geglu_backward,
+        stock_group_norm, stock_group_norm_backward, stock_linear, stock_linear_weight_backward,
+        stock_linear_x_backward,
     };
 
     /// Deterministic values around `mean` (spread about ±1).
@@ -496,6 +659,48 @@ mod tests {
             assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");
             assert!(max_diff(k.2, s.2) < 1e-4, "dbeta");
         }
+    }
+
+    /// The same for the linear layer (with bias) and GEGLU: values and gradients.
+    #[test]
+    fn stock_linear_and_geglu_match_the_flex_kernels() {
+        let (x, w, b) = (
+            flex_of(&[7, 6], 0.2),
+            flex_of(&[6, 5], -0.1),
+            flex_of(&[5], 0.5),
+        );
+        let dy = flex_of(&[7, 5], 0.1);
+        let fast = flex_linear::forward(&x, &w, Some(&b)).unwrap();
+        let stock = stock_linear::<Flex>(x.clone(), w.clone(), Some(b));
+        assert!(max_diff(fast, stock) < 1e-5, "output");
+        let pairs = [
+            (
+                flex_linear::x_backward(&w, &dy).unwrap(),
+                stock_linear_x_backward::<Flex>(w.clone(), dy.clone()),
+            ),
+            (
+                flex_linear::weight_backward(&x, &dy).unwrap(),
+                stock_linear_weight_backward::<Flex>(x.clone(), dy.clone()),
+            ),
+            (
+                flex_linear::bias_backward(&dy).unwrap(),
+                stock_column_sums::<Flex>(dy.clone()),
+            ),
+        ];
+        for (i, (fast, stock)) in pairs.into_iter().enumerate() {
+            assert!(max_diff(fast, stock) < 1e-5, "gradient {i}");
+        }
+
+        let h = flex_of(&[2, 3, 8], 0.3);
+        let dy = flex_of(&[2, 3, 4], -0.2);
+        let fast = flex_geglu::forward(&h).unwrap();
+        assert!(
+            max_diff(fast, stock_geglu::<Flex>(h.clone())) < 1e-5,
+            "geglu"
+        );
+        let fast = flex_geglu::backward(&h, &dy).unwrap();
+        let stock = stock_geglu_backward::<Flex>(h, dy);
+        assert!(max_diff(fast, stock) < 1e-5, "geglu backward");
     }
 
     /// The same for attention: output, probabilities and the gradients, with padding.

@@ -21,13 +21,15 @@ mod fast_ops;
 mod flex;
 mod flex_attention;
 mod flex_conv;
+mod flex_geglu;
+mod flex_linear;
 mod flex_norm;
 mod gemm;
 mod linear;
 mod math;
 mod norm;
 
-pub use activation::{gelu, silu};
+pub use activation::{geglu, gelu, silu};
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_weights};
 pub use fast_ops::FastOps;

@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::silu;
+use ldm_core::ops::{linear, silu};
 
 #[derive(Module, Debug)]
 pub struct TimeEmbedding {
@@ -23,8 +23,8 @@ impl TimeEmbedding {
 
     /// `[B]` timesteps (may be fractional) -> `[B, dim]`.
     pub fn forward(&self, t: Tensor<1>) -> Tensor<2> {
-        self.fc2
-            .forward(silu(self.fc1.forward(sinusoidal(t, self.freq_dim))))
+        let h = silu(linear(&self.fc1, sinusoidal(t, self.freq_dim)));
+        linear(&self.fc2, h)
     }
 }
 

@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
-use ldm_core::ops::{conv2d, group_norm_silu, silu};
+use ldm_core::ops::{conv2d, group_norm_silu, linear, silu};
 
 pub fn conv(c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
     let p = k / 2;
@@ -53,7 +53,7 @@ impl ResBlock {
     pub fn forward(&self, x: Tensor<4>, temb: Tensor<2>) -> Tensor<4> {
         let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         let [b, c, _, _] = h.dims();
-        let h = h + self.time.forward(silu(temb)).reshape([b, c, 1, 1]);
+        let h = h + linear(&self.time, silu(temb)).reshape([b, c, 1, 1]);
         let h = conv2d(&self.conv2, group_norm_silu(&self.norm2, h));
         match &self.skip {
             Some(s) => conv2d(s, x) + h,

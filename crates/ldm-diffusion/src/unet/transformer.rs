@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, gelu, group_norm, linear};
+use ldm_core::ops::{conv2d, geglu, group_norm, linear};
 
 use super::attention::Attention;
 use super::resblock::{conv, norm, zero_conv};
@@ -41,10 +41,7 @@ impl TransformerBlock {
         let x = x + self.self_attn.forward(n.clone(), n, None);
         let x = x.clone() + self.cross_attn.forward(self.norm2.forward(x), context, pad);
         let h = linear(&self.ff_in, self.norm3.forward(x.clone()));
-        let mut parts = h.chunk(2, 2);
-        let gate = parts.pop().expect("two halves");
-        let value = parts.pop().expect("two halves");
-        x + linear(&self.ff_out, value * gelu(gate))
+        x + linear(&self.ff_out, geglu(h))
     }
 }
 
