@@ -6,7 +6,7 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend};
@@ -66,6 +66,15 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         conv2d::<B, C>(x, weight, options)
     }
 
+    fn fast_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        conv2d_bias::<B, C>(x, weight, bias, options)
+    }
+
     fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {
         elementwise::<B, C>(h, B::fast_geglu, B::fast_geglu_backward)
     }
@@ -108,18 +117,47 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
 #[derive(Debug)]
 struct Conv2d;
 
+type ConvState<B> = (FloatTensor<B>, FloatTensor<B>, ConvOptions<2>);
+
+/// Registers the gradients of a convolution (with a bias when `parents` has a third entry)
+/// that a parent needs. The output gradient is made contiguous once here: it arrives as a
+/// strided view where the model transposed the output (the spatial transformer's
+/// projections), and each half would otherwise copy it on its own.
+fn conv_backward<B: FastOps>(
+    parents: &[Option<NodeId>],
+    (x, w, options): ConvState<B>,
+    grad: FloatTensor<B>,
+    grads: &mut Gradients,
+) {
+    let grad = B::fast_contiguous(grad);
+    if let Some(id) = parents[0] {
+        let dx = B::fast_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+        grads.register::<B>(id, dx);
+    }
+    if let Some(id) = parents[1] {
+        let dw = B::fast_conv2d_weight_backward(x, w, grad.clone(), options);
+        grads.register::<B>(id, dw);
+    }
+    if let Some(Some(id)) = parents.get(2) {
+        grads.register::<B>(*id, B::fast_conv2d_bias_backward(grad));
+    }
+}
+
 impl<B: FastOps> Backward<B, 2> for Conv2d {
-    type State = (FloatTensor<B>, FloatTensor<B>, ConvOptions<2>);
+    type State = ConvState<B>;
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (x, w, options) = ops.state;
-        let (x2, w2, o2) = (x.clone(), w.clone(), options.clone());
-        binary::<B, _, _>(
-            ops.parents,
-            ops.node,
-            grads,
-            |g| B::fast_conv2d_x_backward(x, w, g, options),
-            |g| B::fast_conv2d_weight_backward(x2, w2, g, o2),
-        );
+        let grad = grads.consume::<B>(&ops.node);
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
+        conv_backward::<B>(&parents, ops.state, grad, grads);
+    }
+}
+
+impl<B: FastOps> Backward<B, 3> for Conv2d {
+    type State = ConvState<B>;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
+        conv_backward::<B>(&parents, ops.state, grad, grads);
     }
 }
 
@@ -129,8 +167,7 @@ pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
     w: FloatTensor<Autodiff<B, C>>,
     options: ConvOptions<2>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    match Conv2d
-        .prepare::<C>([x.node(), w.node()])
+    match <Conv2d as Backward<B, 2>>::prepare::<C>(Conv2d, [x.node(), w.node()])
         .compute_bound()
         .stateful()
     {
@@ -144,6 +181,29 @@ pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
             w.into_primitive(),
             options,
         )),
+    }
+}
+
+/// The convolution with a bias on autodiff tensors.
+fn conv2d_bias<B: FastOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    w: FloatTensor<Autodiff<B, C>>,
+    b: FloatTensor<Autodiff<B, C>>,
+    options: ConvOptions<2>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
+    let out = B::fast_conv2d_bias(
+        xp.clone(),
+        wp.clone(),
+        b.primitive().clone(),
+        options.clone(),
+    );
+    match <Conv2d as Backward<B, 3>>::prepare::<C>(Conv2d, [x.node(), w.node(), b.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((xp, wp, options), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
 

@@ -23,13 +23,15 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.dilation,
         conv.groups,
     );
-    let out = conv2d_weights(x, conv.weight.val(), options);
     match &conv.bias {
-        Some(b) => {
-            let c = b.dims()[0];
-            out + b.val().reshape([1, c, 1, 1])
-        }
-        None => out,
+        // The bias is added inside the operation, and its gradient summed there.
+        Some(b) => Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_bias(
+            x.into_dispatch(),
+            conv.weight.val().into_dispatch(),
+            b.val().into_dispatch(),
+            options,
+        )),
+        None => conv2d_weights(x, conv.weight.val(), options),
     }
 }
 

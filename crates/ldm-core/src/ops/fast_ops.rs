@@ -84,6 +84,27 @@ pub trait FastOps: Backend {
         Self::conv2d(x, weight, None, options)
     }
 
+    /// The same values laid out contiguously, where the backend's kernels need that (flex);
+    /// backends that read strided views as they are return the tensor itself.
+    fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        x
+    }
+
+    /// 2-D convolution plus a per-channel `bias` `[Cout]`.
+    fn fast_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, Some(bias), options)
+    }
+
+    /// The gradient by the bias: `grad` `[B, C, ...]` summed over all but the channels.
+    fn fast_conv2d_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_channel_sums::<Self>(grad)
+    }
+
     /// The convolution's gradient by its input (`x` only gives the shape).
     fn fast_conv2d_x_backward(
         x: FloatTensor<Self>,
@@ -255,8 +276,26 @@ impl FastOps for Flex {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        flex_conv::forward(&x, &weight, &options)
+        flex_conv::forward(&x, &weight, None, &options)
             .unwrap_or_else(|| Self::conv2d(x, weight, None, options))
+    }
+
+    fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::f32_contiguous(x.clone()).unwrap_or(x)
+    }
+
+    fn fast_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        flex_conv::forward(&x, &weight, Some(&bias), &options)
+            .unwrap_or_else(|| Self::conv2d(x, weight, Some(bias), options))
+    }
+
+    fn fast_conv2d_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex_conv::bias_backward(&grad).unwrap_or_else(|| stock_channel_sums::<Self>(grad))
     }
 
     fn fast_conv2d_x_backward(
@@ -398,6 +437,13 @@ fn stock_linear_weight_backward<B: Backend>(
     grad: FloatTensor<B>,
 ) -> FloatTensor<B> {
     B::float_matmul(B::float_transpose(x), grad)
+}
+
+/// `[B, C, ...]` summed over all but the channels, `[C]`.
+fn stock_channel_sums<B: Backend>(t: FloatTensor<B>) -> FloatTensor<B> {
+    let c = t.shape()[1];
+    let sums = B::float_sum_dim(B::float_sum_dim(flat_spatial::<B>(t), 2), 0);
+    B::float_reshape(sums, Shape::new([c]))
 }
 
 /// The column sums of a matrix, `[cols]`.
@@ -608,10 +654,10 @@ mod tests {
     use burn::tensor::TensorData;
 
     use super::{
-        flex_attention, flex_geglu, flex_linear, flex_norm, stock_attention,
-        stock_attention_backward, stock_column_sums, stock_geglu, stock_geglu_backward,
-        stock_group_norm, stock_group_norm_backward, stock_linear, stock_linear_weight_backward,
-        stock_linear_x_backward,
+        flex_attention, flex_conv, flex_geglu, flex_linear, flex_norm, stock_attention,
+        stock_attention_backward, stock_channel_sums, stock_column_sums, stock_geglu,
+        stock_geglu_backward, stock_group_norm, stock_group_norm_backward, stock_linear,
+        stock_linear_weight_backward, stock_linear_x_backward,
     };
 
     /// Deterministic values around `mean` (spread about ±1).
@@ -661,7 +707,7 @@ mod tests {
         }
     }
 
-    /// The same for the linear layer (with bias) and GEGLU: values and gradients.
+    /// The same for the linear layer (with bias), the convolution's bias gradient and GEGLU.
     #[test]
     fn stock_linear_and_geglu_match_the_flex_kernels() {
         let (x, w, b) = (
@@ -690,6 +736,13 @@ mod tests {
         for (i, (fast, stock)) in pairs.into_iter().enumerate() {
             assert!(max_diff(fast, stock) < 1e-5, "gradient {i}");
         }
+
+        let dy = flex_of(&[3, 5, 4, 2], 0.1);
+        let fast = flex_conv::bias_backward(&dy).unwrap();
+        assert!(
+            max_diff(fast, stock_channel_sums::<Flex>(dy)) < 1e-5,
+            "conv bias"
+        );
 
         let h = flex_of(&[2, 3, 8], 0.3);
         let dy = flex_of(&[2, 3, 4], -0.2);

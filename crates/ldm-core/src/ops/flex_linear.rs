@@ -21,6 +21,9 @@ fn matrix(s: &Shape) -> Option<(usize, usize)> {
     (s.num_dims() == 2 && s[0] > 0 && s[1] > 0).then(|| (s[0], s[1]))
 }
 
+/// Rows of the bias per task when it is written into the output.
+const ROWS_PER_TASK: usize = 64;
+
 fn par() -> Parallelism {
     Parallelism::Rayon(0)
 }
@@ -42,10 +45,12 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> Option
             }
             // The bias in every row, then the product added onto it: one pass fewer than
             // adding it afterwards.
-            out = Vec::with_capacity(n * dout);
-            for _ in 0..n {
-                out.extend_from_slice(bias);
-            }
+            out = vec![0.0f32; n * dout];
+            out.par_chunks_mut(dout * ROWS_PER_TASK).for_each(|rows| {
+                for row in rows.chunks_exact_mut(dout) {
+                    row.copy_from_slice(bias);
+                }
+            });
             true
         }
         None => {

@@ -309,12 +309,27 @@ pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32
     }
 }
 
-/// The inverse of [`side_by_side`]: `[rows, images · P]` back to per-image `[rows, P]` blocks.
-pub(super) fn per_image(src: &[f32], images: usize, rows: usize, p: usize, dst: &mut [f32]) {
+/// The inverse of [`side_by_side`]: `[rows, images · P]` back to per-image `[rows, P]` blocks,
+/// with `bias[r]` added to row r where given.
+pub(super) fn per_image(
+    src: &[f32],
+    images: usize,
+    rows: usize,
+    p: usize,
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
     let ld = images * p;
     for t in 0..images {
         for r in 0..rows {
-            dst[(t * rows + r) * p..][..p].copy_from_slice(&src[r * ld + t * p..][..p]);
+            let (out, from) = (
+                &mut dst[(t * rows + r) * p..][..p],
+                &src[r * ld + t * p..][..p],
+            );
+            match bias {
+                Some(b) => out.iter_mut().zip(from).for_each(|(o, &v)| *o = v + b[r]),
+                None => out.copy_from_slice(from),
+            }
         }
     }
 }

@@ -64,8 +64,10 @@ impl Drop for Scratch {
     }
 }
 
-/// The convolution of `x` ([B, Cin, H, W]) by `w` ([Cout, Cin, kh, kw]) under `g`.
-fn convolve(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
+/// The convolution of `x` ([B, Cin, H, W]) by `w` ([Cout, Cin, kh, kw]) under `g`, plus
+/// `bias` ([Cout]) where given: written first and the product added onto it, or added while
+/// a group's output is copied into place, so it costs no pass of its own.
+fn convolve(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let per_group = g.group() * g.cout * p;
     let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
@@ -85,6 +87,12 @@ fn convolve(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
             } else {
                 &mut staging[..]
             };
+            let accumulate = single && bias.is_some();
+            if let (true, Some(bias)) = (single, bias) {
+                for (row, &b) in dst.chunks_exact_mut(p).zip(bias) {
+                    row.fill(b);
+                }
+            }
             let lhs = View {
                 data: &ws[..g.cout * k],
                 rs: k,
@@ -95,21 +103,68 @@ fn convolve(g: &Geometry, xs: &[f32], ws: &[f32]) -> Vec<f32> {
                 rs: n,
                 cs: 1,
             };
-            matmul(dst, [g.cout, n, k], false, lhs, rhs, par);
+            matmul(dst, [g.cout, n, k], accumulate, lhs, rhs, par);
             if !single {
-                per_image(staging, b.len(), g.cout, p, out_g);
+                per_image(staging, b.len(), g.cout, p, bias, out_g);
             }
         },
     );
     out
 }
 
-/// The convolution of `x` by `weight`, without bias; None where the stock operation must run.
-pub fn forward(x: &FlexTensor, weight: &FlexTensor, o: &ConvOptions<2>) -> Option<FlexTensor> {
+/// The convolution of `x` by `weight`, plus `bias` where given; None where the stock
+/// operation must run.
+pub fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    o: &ConvOptions<2>,
+) -> Option<FlexTensor> {
     let g = Geometry::new(&x.shape(), &weight.shape(), o)?;
     let (x, weight) = (f32_contiguous(x.clone())?, f32_contiguous(weight.clone())?);
-    let out = convolve(&g, x.storage::<f32>(), weight.storage::<f32>());
+    let bias = match bias {
+        Some(b) if b.shape().num_elements() == g.cout => Some(f32_contiguous(b.clone())?),
+        Some(_) => return None,
+        None => None,
+    };
+    let bs = bias.as_ref().map(|b| &b.storage::<f32>()[..g.cout]);
+    let out = convolve(&g, x.storage::<f32>(), weight.storage::<f32>(), bs);
     Some(f32_tensor(out, [g.batch, g.cout, g.ho, g.wo]))
+}
+
+/// The gradient of the loss by the bias: `grad` ([B, C, ...]) summed over all but the
+/// channels, each channel by one task in a fixed order (the same bits on any thread count).
+pub fn bias_backward(grad: &FlexTensor) -> Option<FlexTensor> {
+    let shape = grad.shape();
+    if shape.num_dims() < 2 || shape.num_elements() == 0 {
+        return None;
+    }
+    let (batch, c) = (shape[0], shape[1]);
+    let p = shape.num_elements() / (batch * c);
+    let grad = f32_contiguous(grad.clone())?;
+    let gs = grad.storage::<f32>();
+    let mut db = vec![0.0f32; c];
+    db.par_iter_mut().enumerate().for_each(|(ch, d)| {
+        *d = (0..batch)
+            .map(|b| lane_sum(&gs[(b * c + ch) * p..][..p]))
+            .sum();
+    });
+    Some(f32_tensor(db, [c]))
+}
+
+/// The sum of `v` in 16 interleaved partial sums, added up at the end: a fixed order that
+/// vectorizes (a plain running sum is one dependent add per element).
+fn lane_sum(v: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// The gradient of the loss by the weights, from the input and the output's gradient.
@@ -156,21 +211,26 @@ pub fn weight_backward(
             dw
         })
         .collect();
-    let mut partials = partials.into_iter();
-    let mut sum = partials.next()?;
-    for part in partials {
-        sum.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
-    // From the patch rows' (i, j, c) order to the weights' (c, i, j).
-    let mut dw = vec![0.0f32; sum.len()];
+    // The partial sums added in order and reordered from the patch rows' (i, j, c) to the
+    // weights' (c, i, j), one output channel per task.
+    let mut dw = vec![0.0f32; g.cout * k];
     let taps = g.kh * g.kw;
-    for (src, dst) in sum.chunks_exact(k).zip(dw.chunks_exact_mut(k)) {
-        for (tap, channels) in src.chunks_exact(g.cin).enumerate() {
+    dw.par_chunks_mut(k).enumerate().for_each(|(co, dst)| {
+        let rows = partials.iter().map(|part| &part[co * k..][..k]);
+        let (first, rest) = (rows.clone().next().expect("one run at least"), rows.skip(1));
+        for (tap, channels) in first.chunks_exact(g.cin).enumerate() {
             for (c, &v) in channels.iter().enumerate() {
                 dst[c * taps + tap] = v;
             }
         }
-    }
+        for row in rest {
+            for (tap, channels) in row.chunks_exact(g.cin).enumerate() {
+                for (c, &v) in channels.iter().enumerate() {
+                    dst[c * taps + tap] += v;
+                }
+            }
+        }
+    });
     Some(f32_tensor(dw, [g.cout, g.cin, g.kh, g.kw]))
 }
 
@@ -189,19 +249,21 @@ pub fn x_backward(
     let (ws, gs) = (weight.storage::<f32>(), grad.storage::<f32>());
     let shape = [g.batch, g.cin, g.h, g.w];
     if let Some(t) = g.transposed() {
-        // W'[ci, co, i, j] = W[co, ci, kh-1-i, kw-1-j]
+        // W'[ci, co, i, j] = W[co, ci, kh-1-i, kw-1-j], one input channel per task.
+        let taps = g.kh * g.kw;
         let mut flipped = vec![0.0f32; ws.len()];
-        for co in 0..g.cout {
-            for ci in 0..g.cin {
-                for i in 0..g.kh {
-                    for j in 0..g.kw {
-                        flipped[((ci * g.cout + co) * g.kh + i) * g.kw + j] =
-                            ws[((co * g.cin + ci) * g.kh + g.kh - 1 - i) * g.kw + g.kw - 1 - j];
+        flipped
+            .par_chunks_mut(g.cout * taps)
+            .enumerate()
+            .for_each(|(ci, dst)| {
+                for (co, dst) in dst.chunks_exact_mut(taps).enumerate() {
+                    let src = &ws[(co * g.cin + ci) * taps..][..taps];
+                    for (d, &v) in dst.iter_mut().zip(src.iter().rev()) {
+                        *d = v;
                     }
                 }
-            }
-        }
-        return Some(f32_tensor(convolve(&t, gs, &flipped), shape));
+            });
+        return Some(f32_tensor(convolve(&t, gs, &flipped, None), shape));
     }
     let (k, p, image) = (g.k(), g.p(), g.image());
     let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
@@ -255,7 +317,7 @@ mod tests {
         };
         let (x, w) = (flex([2, 3, 6, 5]), flex([4, 3, 3, 3]));
         for o in [opts(1, (1, 1)), opts(2, (0, 1)), opts(2, (1, 1))] {
-            let y = forward(&x, &w, &o).expect("covered");
+            let y = forward(&x, &w, None, &o).expect("covered");
             let g = Geometry::new(&x.shape(), &w.shape(), &o).unwrap();
             let (xs, ws, ys) = (x.storage::<f32>(), w.storage::<f32>(), y.storage::<f32>());
             for (b, co, oy, ox) in (0..2).flat_map(|b| {
@@ -282,7 +344,7 @@ mod tests {
         }
         // Grouped or dilated convolutions are left to the stock operation.
         let dilated = ConvOptions::new([1, 1], [1, 1], [2, 2], 1);
-        assert!(forward(&x, &w, &dilated).is_none());
+        assert!(forward(&x, &w, None, &dilated).is_none());
     }
 
     fn wavy(shape: [usize; 4]) -> FlexTensor {
@@ -307,7 +369,7 @@ mod tests {
             let (x, w) = (wavy([batch, cin, hw, hw]), wavy([cout, cin, 3, 3]));
             let o = ConvOptions::new([s, s], [1, 1], [1, 1], 1);
             let run = || {
-                let y = forward(&x, &w, &o).expect("covered");
+                let y = forward(&x, &w, None, &o).expect("covered");
                 let dy = wavy(y.shape().dims());
                 let dx = x_backward(&x.shape(), &w, &dy, &o).expect("covered");
                 let dw = weight_backward(&x, &w.shape(), &dy, &o).expect("covered");
