@@ -111,6 +111,15 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     ) -> FloatTensor<Self> {
         attention::<B, C>(q, k, v, pad, Attention { heads })
     }
+
+    fn fast_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        layer_norm::<B, C>(x, gamma, beta, eps)
+    }
 }
 
 /// The convolution's state: input, weights, options (each gradient needs the other tensor).
@@ -336,6 +345,56 @@ fn group_norm<B: FastOps, C: CheckpointStrategy>(
             g,
             eps,
             s,
+        )),
+    }
+}
+
+/// LayerNorm's backward step; its state is the input, the affine parameters and the
+/// statistics.
+#[derive(Debug)]
+struct LayerNorm;
+
+impl<B: FastOps> Backward<B, 3> for LayerNorm {
+    type State = GroupNormState<B>;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x, gamma, beta, mean, rstd] = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
+        let (dx, dgamma, dbeta) = B::fast_layer_norm_backward(x, gamma, beta, mean, rstd, grad);
+        for (parent, g) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+/// LayerNorm on autodiff tensors.
+fn layer_norm<B: FastOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    gamma: FloatTensor<Autodiff<B, C>>,
+    beta: FloatTensor<Autodiff<B, C>>,
+    eps: f64,
+) -> FloatTensor<Autodiff<B, C>> {
+    match LayerNorm
+        .prepare::<C>([x.node(), gamma.node(), beta.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (xp, gp, bp) = (
+                x.primitive().clone(),
+                gamma.primitive().clone(),
+                beta.primitive().clone(),
+            );
+            let (out, mean, rstd) =
+                B::fast_layer_norm_forward(xp.clone(), gp.clone(), bp.clone(), eps);
+            prep.finish([xp, gp, bp, mean, rstd], out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::fast_layer_norm(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            eps,
         )),
     }
 }

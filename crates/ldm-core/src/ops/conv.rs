@@ -108,6 +108,7 @@ mod tests {
         check(2, 4, 4, 3, 2, [0, 1, 0, 1], [8, 8]); // downsampling, padded bottom/right
         check(2, 4, 3, 3, 2, [1, 1, 1, 1], [7, 9]); // odd sizes, stride 2
         check(1, 3, 2, 4, 2, [1, 1, 1, 1], [6, 6]); // the critic's 4x4
+        check(3, 4, 5, 4, 1, [1, 1, 1, 1], [4, 4]); // its last ones: 4x4 in, 3x3 out
         check(2, 2, 3, 5, 1, [2, 2, 0, 0], [1, 7]); // kernel rows that only ever see padding
         check(5, 3, 4, 3, 1, [1, 1, 1, 1], [10, 20]); // groups of 3 images and of 2
         check(5, 2, 3, 3, 2, [1, 1, 1, 1], [30, 30]); // the same, strided

@@ -6,7 +6,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, Shape, TensorMetadata, backend_extension};
 use burn::tensor::Slice;
 
-use super::{flex, flex_attention, flex_conv, flex_geglu, flex_linear, flex_norm, math};
+use super::{
+    flex, flex_attention, flex_conv, flex_geglu, flex_layer_norm, flex_linear, flex_norm, math,
+};
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
 pub trait FastOps: Backend {
@@ -164,6 +166,39 @@ pub trait FastOps: Backend {
         silu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu)
+    }
+
+    /// LayerNorm over the last dimension of `x` with scale `gamma` and shift `beta`.
+    fn fast_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        Self::fast_layer_norm_forward(x, gamma, beta, eps).0
+    }
+
+    /// [`Self::fast_layer_norm`]'s output with each row's mean and reciprocal standard
+    /// deviation, `[rows, 1]`, for the backward pass.
+    fn fast_layer_norm_forward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_layer_norm::<Self>(x, gamma, beta, eps)
+    }
+
+    /// The gradients of [`Self::fast_layer_norm`] by `x`, `gamma` and `beta`.
+    fn fast_layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_layer_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad)
     }
 
     /// Multi-head attention of queries `q` `[B, N, H·D]` over keys `k` and values `v`
@@ -343,6 +378,28 @@ impl FastOps for Flex {
         flex_norm::backward(&x, &gamma, &beta, &mean, &rstd, &grad, groups, silu).unwrap_or_else(
             || stock_group_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad, groups, silu),
         )
+    }
+
+    fn fast_layer_norm_forward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex_layer_norm::forward(&x, &gamma, &beta, eps)
+            .unwrap_or_else(|| stock_layer_norm::<Self>(x, gamma, beta, eps))
+    }
+
+    fn fast_layer_norm_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        rstd: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        flex_layer_norm::backward(&x, &gamma, &mean, &rstd, &grad)
+            .unwrap_or_else(|| stock_layer_norm_backward::<Self>(x, gamma, beta, mean, rstd, grad))
     }
 
     fn fast_attention_forward(
@@ -580,6 +637,41 @@ fn split_heads<B: Backend>(x: FloatTensor<B>, heads: usize) -> FloatTensor<B> {
     )
 }
 
+/// `[..., D]` as `[rows, D, 1]`: LayerNorm is GroupNorm of one group over that view.
+fn as_one_group<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = x.shape();
+    let d = shape[shape.num_dims() - 1];
+    B::float_reshape(x, Shape::new([shape.num_elements() / d, d, 1]))
+}
+
+/// LayerNorm from stock operations (GroupNorm's), with the statistics.
+fn stock_layer_norm<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    eps: f64,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let shape = x.shape();
+    let (y, mean, rstd) = stock_group_norm::<B>(as_one_group::<B>(x), gamma, beta, 1, eps, false);
+    (B::float_reshape(y, shape), mean, rstd)
+}
+
+/// LayerNorm's backward from stock operations (GroupNorm's).
+fn stock_layer_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    rstd: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let shape = x.shape();
+    let (x, grad) = (as_one_group::<B>(x), as_one_group::<B>(grad));
+    let (dx, dgamma, dbeta) =
+        stock_group_norm_backward::<B>(x, gamma, beta, mean, rstd, grad, 1, false);
+    (B::float_reshape(dx, shape), dgamma, dbeta)
+}
+
 /// `[B, H, T, D]` as `[B, T, H·D]`.
 fn merge_heads<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let s = x.shape();
@@ -654,10 +746,11 @@ mod tests {
     use burn::tensor::TensorData;
 
     use super::{
-        flex_attention, flex_conv, flex_geglu, flex_linear, flex_norm, stock_attention,
-        stock_attention_backward, stock_channel_sums, stock_column_sums, stock_geglu,
-        stock_geglu_backward, stock_group_norm, stock_group_norm_backward, stock_linear,
-        stock_linear_weight_backward, stock_linear_x_backward,
+        flex_attention, flex_conv, flex_geglu, flex_layer_norm, flex_linear, flex_norm,
+        stock_attention, stock_attention_backward, stock_channel_sums, stock_column_sums,
+        stock_geglu, stock_geglu_backward, stock_group_norm, stock_group_norm_backward,
+        stock_layer_norm, stock_layer_norm_backward, stock_linear, stock_linear_weight_backward,
+        stock_linear_x_backward,
     };
 
     /// Deterministic values around `mean` (spread about ±1).
@@ -754,6 +847,27 @@ mod tests {
         let fast = flex_geglu::backward(&h, &dy).unwrap();
         let stock = stock_geglu_backward::<Flex>(h, dy);
         assert!(max_diff(fast, stock) < 1e-5, "geglu backward");
+    }
+
+    /// The same for LayerNorm: output, statistics and gradients.
+    #[test]
+    fn stock_layer_norm_matches_the_flex_kernel() {
+        let (x, gamma, beta) = (
+            flex_of(&[3, 4, 20], 0.5),
+            flex_of(&[20], 1.0),
+            flex_of(&[20], 0.0),
+        );
+        let dy = flex_of(&[3, 4, 20], 0.1);
+        let fast = flex_layer_norm::forward(&x, &gamma, &beta, 1e-5).unwrap();
+        let stock = stock_layer_norm::<Flex>(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        assert!(max_diff(fast.0, stock.0) < 1e-5, "output");
+        assert!(max_diff(fast.1.clone(), stock.1) < 1e-6, "mean");
+        assert!(max_diff(fast.2.clone(), stock.2) < 1e-4, "rstd");
+        let k = flex_layer_norm::backward(&x, &gamma, &fast.1, &fast.2, &dy).unwrap();
+        let s = stock_layer_norm_backward::<Flex>(x, gamma, beta, fast.1, fast.2, dy);
+        assert!(max_diff(k.0, s.0) < 5e-5, "dx");
+        assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");
+        assert!(max_diff(k.2, s.2) < 1e-4, "dbeta");
     }
 
     /// The same for attention: output, probabilities and the gradients, with padding.

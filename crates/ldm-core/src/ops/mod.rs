@@ -8,7 +8,7 @@
 //! nine stock operations, at 0.3x.
 //!
 //! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
-//! [`group_norm`], [`group_norm_silu`], [`attention`]) instead of `burn::tensor::activation`,
+//! [`group_norm`], [`group_norm_silu`], [`layer_norm`], [`attention`], [`geglu`]) instead of `burn::tensor::activation`,
 //! `Conv2d::forward`, `Linear::forward`, `GroupNorm::forward` and
 //! `burn::tensor::module::attention`; tests in this module check
 //! values and gradients against the stock operations.
@@ -22,6 +22,7 @@ mod flex;
 mod flex_attention;
 mod flex_conv;
 mod flex_geglu;
+mod flex_layer_norm;
 mod flex_linear;
 mod flex_norm;
 mod gemm;
@@ -34,4 +35,4 @@ pub use attention::attention;
 pub use conv::{conv2d, conv2d_weights};
 pub use fast_ops::FastOps;
 pub use linear::linear;
-pub use norm::{group_norm, group_norm_silu};
+pub use norm::{group_norm, group_norm_silu, layer_norm};

@@ -1,8 +1,9 @@
 //! `GroupNorm` modules run through [`FastOps::fast_group_norm`], alone or fused with the SiLU
 //! that follows them: same parameters, same result as `GroupNorm::forward` (then `silu`).
+//! `LayerNorm` modules run through [`FastOps::fast_layer_norm`] the same way.
 
 use burn::backend::Dispatch;
-use burn::nn::GroupNorm;
+use burn::nn::{GroupNorm, LayerNorm};
 use burn::tensor::Tensor;
 
 use super::FastOps;
@@ -16,6 +17,20 @@ pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
 /// saved tensor between them.
 pub fn group_norm_silu<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
     fused(norm, x, true)
+}
+
+/// `norm.forward(x)` for a `LayerNorm` built with `epsilon` (burn keeps a built norm's epsilon
+/// private, so the model passes the value it configured), through ldm's kernels.
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, x: Tensor<D>) -> Tensor<D> {
+    let Some(beta) = &norm.beta else {
+        return norm.forward(x);
+    };
+    Tensor::from_dispatch(<Dispatch as FastOps>::fast_layer_norm(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        beta.val().into_dispatch(),
+        epsilon,
+    ))
 }
 
 fn fused<const D: usize>(norm: &GroupNorm, x: Tensor<D>, silu: bool) -> Tensor<D> {
@@ -116,5 +131,41 @@ mod tests {
             .install(|| super::group_norm_silu(&norm, x.clone()));
         let many = super::group_norm_silu(&norm, x);
         assert_eq!(one.into_data(), many.into_data());
+    }
+
+    /// Values and the gradients of input, scale and shift equal `LayerNorm::forward`'s, at
+    /// the epsilons of the UNet (1e-5) and of BERT-style encoders (1e-12).
+    #[test]
+    fn layer_norm_matches_stock() {
+        use burn::nn::LayerNormConfig;
+        let ad = Device::flex().autodiff();
+        for eps in [1e-5, 1e-12] {
+            // Scale and shift away from 1 and 0, so a mix-up shows.
+            let mut norm = LayerNormConfig::new(12).with_epsilon(eps).init(&ad);
+            let rand = |mean| Distribution::Normal(mean, 0.5);
+            norm.gamma = norm.gamma.map(|t| t.random_like(rand(1.0)).require_grad());
+            norm.beta = norm
+                .beta
+                .map(|b| b.map(|t| t.random_like(rand(0.0)).require_grad()));
+            let x = Tensor::<3>::random([4, 5, 12], Distribution::Normal(0.3, 2.0), &ad);
+            let g = Tensor::<3>::random([4, 5, 12], Distribution::Normal(0.0, 1.0), &ad);
+            let run = |fast: bool| {
+                let x = x.clone().detach().require_grad();
+                let y = if fast {
+                    super::layer_norm(&norm, eps, x.clone())
+                } else {
+                    norm.forward(x.clone())
+                };
+                let grads = (y.clone() * g.clone()).sum().backward();
+                let gg = norm.gamma.grad(&grads).unwrap();
+                let gb = norm.beta.as_ref().unwrap().grad(&grads).unwrap();
+                (y.inner(), x.grad(&grads).unwrap(), gg, gb)
+            };
+            let (a, b) = (run(true), run(false));
+            assert!(max_diff(a.0, b.0) < 1e-5, "output, eps {eps}");
+            assert!(max_diff(a.1, b.1) < 1e-4, "input gradient, eps {eps}");
+            assert!(max_diff(a.2, b.2) < 1e-4, "scale gradient, eps {eps}");
+            assert!(max_diff(a.3, b.3) < 1e-4, "shift gradient, eps {eps}");
+        }
     }
 }

@@ -6,10 +6,14 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, geglu, group_norm, linear};
+use ldm_core::ops::{conv2d, geglu, group_norm, layer_norm, linear};
 
 use super::attention::Attention;
 use super::resblock::{conv, norm, zero_conv};
+
+/// The blocks' LayerNorm epsilon (LDM's); ldm's `layer_norm` is handed it, as burn keeps a
+/// built norm's epsilon private.
+const LN_EPS: f64 = 1e-5;
 
 #[derive(Module, Debug)]
 pub struct TransformerBlock {
@@ -25,11 +29,11 @@ pub struct TransformerBlock {
 impl TransformerBlock {
     fn new(dim: usize, context_dim: usize, heads: usize, device: &Device) -> Self {
         Self {
-            norm1: LayerNormConfig::new(dim).init(device),
+            norm1: LayerNormConfig::new(dim).with_epsilon(LN_EPS).init(device),
             self_attn: Attention::new(dim, dim, heads, device),
-            norm2: LayerNormConfig::new(dim).init(device),
+            norm2: LayerNormConfig::new(dim).with_epsilon(LN_EPS).init(device),
             cross_attn: Attention::new(dim, context_dim, heads, device),
-            norm3: LayerNormConfig::new(dim).init(device),
+            norm3: LayerNormConfig::new(dim).with_epsilon(LN_EPS).init(device),
             // GEGLU: one projection gives the value and its gate.
             ff_in: LinearConfig::new(dim, dim * 8).init(device),
             ff_out: LinearConfig::new(dim * 4, dim).init(device),
@@ -37,10 +41,11 @@ impl TransformerBlock {
     }
 
     fn forward(&self, x: Tensor<3>, context: Tensor<3>, pad: Option<Tensor<2, Bool>>) -> Tensor<3> {
-        let n = self.norm1.forward(x.clone());
+        let norm = |n: &LayerNorm, x: Tensor<3>| layer_norm(n, LN_EPS, x);
+        let n = norm(&self.norm1, x.clone());
         let x = x + self.self_attn.forward(n.clone(), n, None);
-        let x = x.clone() + self.cross_attn.forward(self.norm2.forward(x), context, pad);
-        let h = linear(&self.ff_in, self.norm3.forward(x.clone()));
+        let x = x.clone() + self.cross_attn.forward(norm(&self.norm2, x), context, pad);
+        let h = linear(&self.ff_in, norm(&self.norm3, x.clone()));
         x + linear(&self.ff_out, geglu(h))
     }
 }

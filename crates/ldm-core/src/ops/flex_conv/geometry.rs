@@ -104,10 +104,13 @@ impl Geometry {
 
     /// The convolution whose forward pass is this one's input gradient, when the stride is 1:
     /// dOut padded by kh-1-pad and convolved with the weights flipped in space, their in and
-    /// out channels swapped. None for strided convs and pads wider than the kernel.
+    /// out channels swapped. None for strided convs and pads wider than the kernel, and where
+    /// the input is larger than the output (the critic's 4x4 convs): that convolution would
+    /// compute H·W positions where the GEMM of dcol computes Ho·Wo (16 against 9 at 4x4).
     pub(super) fn transposed(&self) -> Option<Self> {
         let after = |n: usize, o: usize, k: usize, pad: usize| (o + k - 1).checked_sub(n + pad);
         if self.stride != [1, 1]
+            || self.h * self.w > self.ho * self.wo
             || self.pad[0] >= self.kh
             || self.pad[1] >= self.kw
             || after(self.h, self.ho, self.kh, self.pad[0])? >= self.kh
