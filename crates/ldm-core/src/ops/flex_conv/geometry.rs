@@ -95,11 +95,16 @@ impl Geometry {
     /// With at least as many tasks as threads, each GEMM runs on one; otherwise the GEMMs
     /// themselves are split.
     pub(super) fn gemm_par(tasks: usize) -> Parallelism {
-        if tasks >= rayon::current_num_threads() {
-            Parallelism::None
-        } else {
+        if Self::too_few(tasks) {
             Parallelism::Rayon(0)
+        } else {
+            Parallelism::None
         }
+    }
+
+    /// Fewer tasks than threads: the work inside each task is then split as well.
+    pub(super) fn too_few(tasks: usize) -> bool {
+        tasks < rayon::current_num_threads()
     }
 
     /// The convolution whose forward pass is this one's input gradient, when the stride is 1:
@@ -152,33 +157,30 @@ impl Geometry {
         lo.min(hi)..hi
     }
 
-    /// The patch matrix of one image `x` ([Cin, H, W]) into its block of `col`: row r of the
-    /// patches at `col[r * ld..][..P]` (`ld` is the row stride of the group's matrix).
-    pub(super) fn im2col(&self, x: &[f32], col: &mut [f32], ld: usize) {
+    /// The patch rows of one channel `plane` ([H, W]) of one image: kh·kw rows of P values
+    /// `ld` apart in `rows` (the channel's block of the group's matrix, at the image's column).
+    fn im2col_plane(&self, plane: &[f32], rows: &mut [f32], ld: usize) {
         let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
-        for c in 0..self.cin {
-            let plane = &x[c * self.h * self.w..][..self.h * self.w];
-            for i in 0..self.kh {
-                let rows = Self::valid(self.ho, self.h, sy, py, i);
-                for j in 0..self.kw {
-                    let cols = Self::valid(self.wo, self.w, sx, px, j);
-                    let dst = &mut col[((c * self.kh + i) * self.kw + j) * ld..][..p];
-                    for oy in 0..self.ho {
-                        let out = &mut dst[oy * self.wo..][..self.wo];
-                        if !rows.contains(&oy) || cols.is_empty() {
-                            out.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[(oy * sy + i - py) * self.w..][..self.w];
-                        out[..cols.start].fill(0.0);
-                        out[cols.end..].fill(0.0);
-                        let x0 = cols.start * sx + j - px;
-                        if sx == 1 {
-                            out[cols.clone()].copy_from_slice(&src[x0..x0 + cols.len()]);
-                        } else {
-                            for (k, o) in out[cols.clone()].iter_mut().enumerate() {
-                                *o = src[x0 + k * sx];
-                            }
+        for i in 0..self.kh {
+            let valid_rows = Self::valid(self.ho, self.h, sy, py, i);
+            for j in 0..self.kw {
+                let cols = Self::valid(self.wo, self.w, sx, px, j);
+                let dst = &mut rows[(i * self.kw + j) * ld..][..p];
+                for oy in 0..self.ho {
+                    let out = &mut dst[oy * self.wo..][..self.wo];
+                    if !valid_rows.contains(&oy) || cols.is_empty() {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(oy * sy + i - py) * self.w..][..self.w];
+                    out[..cols.start].fill(0.0);
+                    out[cols.end..].fill(0.0);
+                    let x0 = cols.start * sx + j - px;
+                    if sx == 1 {
+                        out[cols.clone()].copy_from_slice(&src[x0..x0 + cols.len()]);
+                    } else {
+                        for (k, o) in out[cols.clone()].iter_mut().enumerate() {
+                            *o = src[x0 + k * sx];
                         }
                     }
                 }
@@ -186,49 +188,75 @@ impl Geometry {
         }
     }
 
-    /// Add one image's block of the patch-matrix gradient `col` (row stride `ld`) onto the
-    /// image gradient `dx` ([Cin, H, W]).
-    pub(super) fn col2im(&self, col: &[f32], ld: usize, dx: &mut [f32]) {
+    /// Add one channel's patch-row gradients (kh·kw rows `ld` apart, at the image's column)
+    /// onto that channel's `plane` ([H, W]) of the image gradient.
+    fn col2im_plane(&self, rows: &[f32], ld: usize, plane: &mut [f32]) {
         let (p, [sy, sx], [py, px]) = (self.p(), self.stride, self.pad);
-        for c in 0..self.cin {
-            let plane = &mut dx[c * self.h * self.w..][..self.h * self.w];
-            for i in 0..self.kh {
-                let rows = Self::valid(self.ho, self.h, sy, py, i);
-                for j in 0..self.kw {
-                    let cols = Self::valid(self.wo, self.w, sx, px, j);
-                    if cols.is_empty() {
-                        continue;
-                    }
-                    let src = &col[((c * self.kh + i) * self.kw + j) * ld..][..p];
-                    for oy in rows.clone() {
-                        let g = &src[oy * self.wo..][..self.wo];
-                        let dst = &mut plane[(oy * sy + i - py) * self.w..][..self.w];
-                        let x0 = cols.start * sx + j - px;
-                        for (k, &v) in g[cols.clone()].iter().enumerate() {
-                            dst[x0 + k * sx] += v;
-                        }
+        for i in 0..self.kh {
+            let valid_rows = Self::valid(self.ho, self.h, sy, py, i);
+            for j in 0..self.kw {
+                let cols = Self::valid(self.wo, self.w, sx, px, j);
+                if cols.is_empty() {
+                    continue;
+                }
+                let src = &rows[(i * self.kw + j) * ld..][..p];
+                for oy in valid_rows.clone() {
+                    let g = &src[oy * self.wo..][..self.wo];
+                    let dst = &mut plane[(oy * sy + i - py) * self.w..][..self.w];
+                    let x0 = cols.start * sx + j - px;
+                    for (k, &v) in g[cols.clone()].iter().enumerate() {
+                        dst[x0 + k * sx] += v;
                     }
                 }
             }
+        }
+    }
+
+    /// The gradient of the images of a group (`dx`, [images, Cin, H, W]) from the group's
+    /// patch-matrix gradient `col` ([K, images · P]). `split`: one task per image channel,
+    /// for groups too few to occupy the threads (the critic's last layers are one group).
+    pub(super) fn col2im(&self, col: &[f32], images: usize, dx: &mut [f32], split: bool) {
+        let (hw, p, ld) = (self.h * self.w, self.p(), images * self.p());
+        let block = self.kh * self.kw * ld;
+        let plane = |(n, plane): (usize, &mut [f32])| {
+            let (t, c) = (n / self.cin, n % self.cin);
+            self.col2im_plane(&col[c * block + t * p..], ld, plane);
+        };
+        if split {
+            dx.par_chunks_mut(hw).enumerate().for_each(plane);
+        } else {
+            dx.chunks_mut(hw).enumerate().for_each(plane);
         }
     }
 
     /// The patches of the images `b` of `x` ([B, Cin, H, W]) side by side: [K, images · P].
-    /// One image of a pointwise conv is borrowed as it is.
+    /// One image of a pointwise conv is borrowed as it is. `split`: one task per input
+    /// channel, for groups too few to occupy the threads.
     pub(super) fn patches<'a>(
         &self,
         x: &'a [f32],
         b: std::ops::Range<usize>,
         col: &'a mut Vec<f32>,
+        split: bool,
     ) -> &'a [f32] {
         let (image, p) = (self.image(), self.p());
         if self.pointwise() && b.len() == 1 {
             return &x[b.start * image..][..image];
         }
-        let ld = b.len() * p;
+        let (ld, hw) = (b.len() * p, self.h * self.w);
         col.resize(self.k() * ld, 0.0);
-        for (t, bi) in b.enumerate() {
-            self.im2col(&x[bi * image..][..image], &mut col[t * p..], ld);
+        // One block of kh·kw rows per input channel, each image's patches at its column.
+        let channel = |(c, rows): (usize, &mut [f32])| {
+            for (t, bi) in b.clone().enumerate() {
+                let plane = &x[bi * image + c * hw..][..hw];
+                self.im2col_plane(plane, &mut rows[t * p..], ld);
+            }
+        };
+        let block = self.kh * self.kw * ld;
+        if split {
+            col.par_chunks_mut(block).enumerate().for_each(channel);
+        } else {
+            col.chunks_mut(block).enumerate().for_each(channel);
         }
         col
     }
@@ -244,31 +272,50 @@ impl Geometry {
         b: std::ops::Range<usize>,
         hwc: &mut Vec<f32>,
         rows: &mut Vec<f32>,
+        split: bool,
     ) {
         let (k, p, image, cin) = (self.k(), self.p(), self.image(), self.cin);
         let [sy, sx] = self.stride;
         let [py, px] = self.pad;
         rows.resize(b.len() * p * k, 0.0);
-        for (t, bi) in b.enumerate() {
-            transpose(&x[bi * image..][..image], cin, self.h * self.w, hwc);
-            for oy in 0..self.ho {
-                for ox in 0..self.wo {
-                    let row = &mut rows[(t * p + oy * self.wo + ox) * k..][..k];
-                    for i in 0..self.kh {
-                        let iy = (oy * sy + i).checked_sub(py).filter(|&v| v < self.h);
-                        for j in 0..self.kw {
-                            let ix = (ox * sx + j).checked_sub(px).filter(|&v| v < self.w);
-                            let dst = &mut row[(i * self.kw + j) * cin..][..cin];
-                            match (iy, ix) {
-                                (Some(iy), Some(ix)) => {
-                                    dst.copy_from_slice(&hwc[(iy * self.w + ix) * cin..][..cin])
-                                }
-                                _ => dst.fill(0.0),
-                            }
+        // Every image of the group in HWC first, so that rows can be built in any order.
+        hwc.resize(b.len() * image, 0.0);
+        let to_hwc = |(t, dst): (usize, &mut [f32])| {
+            transpose(
+                &x[(b.start + t) * image..][..image],
+                cin,
+                self.h * self.w,
+                dst,
+            )
+        };
+        if split {
+            hwc.par_chunks_mut(image).enumerate().for_each(to_hwc);
+        } else {
+            hwc.chunks_mut(image).enumerate().for_each(to_hwc);
+        }
+        let hwc = &hwc[..];
+        // One row per output position: kh·kw runs of Cin values (zeros where padded).
+        let row = |(n, row): (usize, &mut [f32])| {
+            let (t, oy, ox) = (n / p, n % p / self.wo, n % self.wo);
+            let image = &hwc[t * image..][..image];
+            for i in 0..self.kh {
+                let iy = (oy * sy + i).checked_sub(py).filter(|&v| v < self.h);
+                for j in 0..self.kw {
+                    let ix = (ox * sx + j).checked_sub(px).filter(|&v| v < self.w);
+                    let dst = &mut row[(i * self.kw + j) * cin..][..cin];
+                    match (iy, ix) {
+                        (Some(iy), Some(ix)) => {
+                            dst.copy_from_slice(&image[(iy * self.w + ix) * cin..][..cin])
                         }
+                        _ => dst.fill(0.0),
                     }
                 }
             }
+        };
+        if split {
+            rows.par_chunks_mut(k).enumerate().for_each(row);
+        } else {
+            rows.chunks_mut(k).enumerate().for_each(row);
         }
     }
 }
@@ -298,9 +345,9 @@ pub(super) fn side_by_side<'a>(
 
 /// `dst` [cols, rows] = `src` [rows, cols]ᵀ: 16 source rows at a time, so each write fills
 /// a whole cache line of `dst` while the 16 rows stream in.
-pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut Vec<f32>) {
+pub(super) fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const T: usize = 16;
-    dst.resize(rows * cols, 0.0);
+    assert_eq!(dst.len(), rows * cols);
     for r0 in (0..rows).step_by(T) {
         let n = T.min(rows - r0);
         let band: Vec<&[f32]> = (r0..r0 + n).map(|r| &src[r * cols..][..cols]).collect();

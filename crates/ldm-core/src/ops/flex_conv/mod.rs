@@ -70,13 +70,14 @@ impl Drop for Scratch {
 fn convolve(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let per_group = g.group() * g.cout * p;
-    let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
+    let tasks = g.batch.div_ceil(g.group());
+    let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
     let mut out = vec![0.0f32; g.batch * g.cout * p];
     out.par_chunks_mut(per_group).zip(g.groups()).for_each_init(
         Scratch::take,
         |Scratch([col, staging, _]), (out_g, b)| {
             let n = b.len() * p;
-            let patches = g.patches(xs, b.clone(), col);
+            let patches = g.patches(xs, b.clone(), col, split);
             // One image's output is already in place; a group's is [Cout, images · P].
             let single = b.len() == 1;
             if !single {
@@ -185,7 +186,10 @@ pub fn weight_backward(
     let groups: Vec<_> = g.groups().collect();
     let per_run = groups.len().div_ceil(MAX_PARTIALS);
     let runs: Vec<&[std::ops::Range<usize>]> = groups.chunks(per_run).collect();
-    let par = Geometry::gemm_par(runs.len());
+    let (par, split) = (
+        Geometry::gemm_par(runs.len()),
+        Geometry::too_few(runs.len()),
+    );
     let partials: Vec<Vec<f32>> = runs
         .into_par_iter()
         .map(|run| {
@@ -194,7 +198,7 @@ pub fn weight_backward(
             let [rows, staging, hwc] = &mut scratch.0;
             for (n, b) in run.iter().enumerate() {
                 let cols = b.len() * p;
-                g.patch_rows(xs, b.clone(), hwc, rows);
+                g.patch_rows(xs, b.clone(), hwc, rows, split);
                 let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
                 let lhs = View {
                     data: dout,
@@ -266,7 +270,8 @@ pub fn x_backward(
         return Some(f32_tensor(convolve(&t, gs, &flipped, None), shape));
     }
     let (k, p, image) = (g.k(), g.p(), g.image());
-    let par = Geometry::gemm_par(g.batch.div_ceil(g.group()));
+    let tasks = g.batch.div_ceil(g.group());
+    let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
     let mut dx = vec![0.0f32; g.batch * image];
     dx.par_chunks_mut(g.group() * image)
         .zip(g.groups())
@@ -289,9 +294,7 @@ pub fn x_backward(
             }
             col.resize(k * cols, 0.0);
             matmul(col, [k, cols, g.cout], false, lhs, rhs, par);
-            for (t, dx_b) in dx_g.chunks_mut(image).enumerate() {
-                g.col2im(&col[t * p..], cols, dx_b);
-            }
+            g.col2im(col, b.len(), dx_g, split);
         });
     Some(f32_tensor(dx, shape))
 }
