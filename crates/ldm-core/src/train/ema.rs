@@ -67,3 +67,32 @@ impl<M: Module> Ema<M> {
         self.updates += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::LinearConfig;
+    use burn::tensor::Device;
+
+    use super::Ema;
+
+    /// One update blends each weight as avg · d + new · (1 - d), d the warmed-up decay.
+    #[test]
+    fn update_blends_by_the_current_decay() {
+        let device = Device::flex();
+        let old = LinearConfig::new(3, 2).init(&device);
+        let mut ema = Ema::new(&old, 0.999);
+        let other = LinearConfig::new(3, 2).init(&device);
+        // The same parameter ids as the averaged model, other values.
+        let new = burn::nn::Linear {
+            weight: old.weight.clone().map(|_| other.weight.val()),
+            bias: old.bias.clone(),
+        };
+        let d = ema.current_decay();
+        assert!((d - 0.1).abs() < 1e-12, "warm-up decay (1 + 0) / (10 + 0)");
+        ema.update(&new);
+        let want = old.weight.val().mul_scalar(d) + new.weight.val().mul_scalar(1.0 - d);
+        let diff = (ema.model.weight.val() - want).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-6, "{diff}");
+        assert_eq!(ema.updates, 1);
+    }
+}
