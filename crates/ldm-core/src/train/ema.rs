@@ -91,7 +91,10 @@ mod tests {
         assert!((d - 0.1).abs() < 1e-12, "warm-up decay (1 + 0) / (10 + 0)");
         ema.update(&new);
         let want = old.weight.val().mul_scalar(d) + new.weight.val().mul_scalar(1.0 - d);
-        let diff = (ema.model.weight.val() - want).abs().max().into_scalar::<f32>();
+        let diff = (ema.model.weight.val() - want)
+            .abs()
+            .max()
+            .into_scalar::<f32>();
         assert!(diff < 1e-6, "{diff}");
         assert_eq!(ema.updates, 1);
     }
