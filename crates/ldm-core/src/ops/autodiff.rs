@@ -33,6 +33,11 @@ impl<B: FastOps> Backward<B, 1> for Elementwise<B> {
     }
 }
 
+/// The backward rule of an operation that only rearranges memory: the gradient itself.
+fn pass_through<B: Backend>(_: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    grad
+}
+
 /// `forward` on autodiff tensors, keeping the input for `backward`.
 fn elementwise<B: FastOps, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
@@ -73,6 +78,10 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         conv2d_bias::<B, C>(x, weight, bias, options)
+    }
+
+    fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        elementwise::<B, C>(x, B::fast_contiguous, pass_through::<B>)
     }
 
     fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -19,7 +19,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Shape, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide};
+use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide, zeros};
 use super::gemm::{Parallelism, View, matmul, matmul_strided};
 use super::math;
 
@@ -210,8 +210,8 @@ pub fn forward(
         &x.k.storage::<f32>()[..g.batch * l * c],
         &x.v.storage::<f32>()[..g.batch * l * c],
     );
-    let mut out = vec![0.0f32; g.batch * n * c];
-    let mut probs = vec![0.0f32; g.batch * g.heads * n * l];
+    let mut out = zeros(g.batch * n * c);
+    let mut probs = zeros(g.batch * g.heads * n * l);
     out.par_chunks_mut(n * c)
         .zip(probs.par_chunks_mut(g.heads * n * l))
         .enumerate()
@@ -270,9 +270,9 @@ pub fn backward(
     );
     let ps = &p.storage::<f32>()[..g.batch * g.heads * n * l];
     let ds = &dout.storage::<f32>()[..g.batch * n * c];
-    let mut dq = vec![0.0f32; g.batch * n * c];
-    let mut dk = vec![0.0f32; g.batch * l * c];
-    let mut dv = vec![0.0f32; g.batch * l * c];
+    let mut dq = zeros(g.batch * n * c);
+    let mut dk = zeros(g.batch * l * c);
+    let mut dv = zeros(g.batch * l * c);
     dq.par_chunks_mut(n * c)
         .zip(dk.par_chunks_mut(l * c))
         .zip(dv.par_chunks_mut(l * c))

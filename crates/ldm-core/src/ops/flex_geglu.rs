@@ -11,7 +11,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Shape, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide};
+use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide, zeros};
 use super::math;
 
 /// Elements of `h` per rayon task (whole rows).
@@ -36,7 +36,7 @@ pub fn forward(h: &FlexTensor) -> Option<FlexTensor> {
     let (rows, f) = halves(&shape)?;
     let h = f32_contiguous(h.clone())?;
     let hs = &h.storage::<f32>()[..rows * 2 * f];
-    let mut out = vec![0.0f32; rows * f];
+    let mut out = zeros(rows * f);
     let r = rows_per_task(f);
     out.par_chunks_mut(r * f)
         .zip(hs.par_chunks(r * 2 * f))
@@ -58,7 +58,7 @@ pub fn backward(h: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> {
     let (h, grad) = (f32_contiguous(h.clone())?, f32_contiguous(grad.clone())?);
     let hs = &h.storage::<f32>()[..rows * 2 * f];
     let gs = &grad.storage::<f32>()[..rows * f];
-    let mut dh = vec![0.0f32; rows * 2 * f];
+    let mut dh = zeros(rows * 2 * f);
     let r = rows_per_task(f);
     dh.par_chunks_mut(r * 2 * f)
         .zip(hs.par_chunks(r * 2 * f).zip(gs.par_chunks(r * f)))

@@ -16,7 +16,7 @@ use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide};
+use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide, zeros};
 
 /// Elements per rayon task (whole rows).
 const CHUNK: usize = 1 << 14;
@@ -54,7 +54,7 @@ pub fn forward(
         &gamma.storage::<f32>()[..d],
         &beta.storage::<f32>()[..d],
     );
-    let mut y = vec![0.0f32; n * d];
+    let mut y = zeros(n * d);
     let (mut mean, mut rstd) = (vec![0.0f32; n], vec![0.0f32; n]);
     let r = rows_per_task(d);
     y.par_chunks_mut(r * d)
@@ -105,7 +105,7 @@ pub fn backward(
         &rstd.storage::<f32>()[..n],
         &grad.storage::<f32>()[..n * d],
     );
-    let mut dx = vec![0.0f32; n * d];
+    let mut dx = zeros(n * d);
     let r = rows_per_task(d);
     let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
         .par_chunks_mut(r * d)

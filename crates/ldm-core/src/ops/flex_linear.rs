@@ -13,7 +13,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Shape, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{f32_contiguous, f32_tensor, wide};
+use super::flex::{f32_contiguous, f32_tensor, wide, zeros};
 use super::gemm::{Parallelism, View, matmul};
 
 /// `[rows, cols]` of a rank-2 shape with no empty side.
@@ -45,7 +45,7 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> Option
             }
             // The bias in every row, then the product added onto it: one pass fewer than
             // adding it afterwards.
-            out = vec![0.0f32; n * dout];
+            out = zeros(n * dout);
             out.par_chunks_mut(dout * ROWS_PER_TASK).for_each(|rows| {
                 for row in rows.chunks_exact_mut(dout) {
                     row.copy_from_slice(bias);
@@ -54,7 +54,7 @@ pub fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> Option
             true
         }
         None => {
-            out = vec![0.0f32; n * dout];
+            out = zeros(n * dout);
             false
         }
     };
@@ -79,7 +79,7 @@ pub fn x_backward(w: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> {
         return None;
     }
     let (w, grad) = (f32_contiguous(w.clone())?, f32_contiguous(grad.clone())?);
-    let mut dx = vec![0.0f32; n * din];
+    let mut dx = zeros(n * din);
     let lhs = View {
         data: &grad.storage::<f32>()[..n * dout],
         rs: dout,
@@ -102,7 +102,7 @@ pub fn weight_backward(x: &FlexTensor, grad: &FlexTensor) -> Option<FlexTensor> 
         return None;
     }
     let (x, grad) = (f32_contiguous(x.clone())?, f32_contiguous(grad.clone())?);
-    let mut dw = vec![0.0f32; din * dout];
+    let mut dw = zeros(din * dout);
     // xᵀ read in place: element (i, r) of xᵀ is x[r, i].
     let lhs = View {
         data: &x.storage::<f32>()[..n * din],

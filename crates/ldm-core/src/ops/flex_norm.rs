@@ -17,7 +17,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::{Shape, TensorMetadata};
 use rayon::prelude::*;
 
-use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide};
+use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide, zeros};
 use super::math::sigmoid;
 
 /// The sizes of one GroupNorm.
@@ -248,7 +248,7 @@ pub fn forward(
         &beta.storage::<f32>()[..geo.channels],
     );
     let len = geo.group_len();
-    let mut out = vec![0.0f32; n];
+    let mut out = zeros(n);
     let mut stats = vec![(0.0f32, 0.0f32); geo.batch * groups];
     if len > 0 {
         out.par_chunks_mut(len)
@@ -306,7 +306,7 @@ pub fn backward(
         &grad.storage::<f32>()[..n],
     );
     let (len, cg) = (geo.group_len(), geo.per_group());
-    let mut dx = vec![0.0f32; n];
+    let mut dx = zeros(n);
     // Per (image, channel): Σ dz and Σ dz·x̂, for dβ and dγ.
     let (mut sum_dz, mut sum_dzx) = (vec![0.0f32; geo.batch * c], vec![0.0f32; geo.batch * c]);
     if len > 0 {

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
-use ldm_core::ops::{conv2d, geglu, group_norm, layer_norm, linear};
+use ldm_core::ops::{contiguous, conv2d, geglu, group_norm, layer_norm, linear};
 
 use super::attention::Attention;
 use super::resblock::{conv, norm, zero_conv};
@@ -85,11 +85,12 @@ impl SpatialTransformer {
     ) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let t = conv2d(&self.proj_in, group_norm(&self.norm, x.clone()));
-        let mut t = t.reshape([b, c, h * w]).swap_dims(1, 2);
+        // Tokens [B, H·W, C] copied into order once here, not by every kernel that reads them.
+        let mut t = contiguous(t.reshape([b, c, h * w]).swap_dims(1, 2));
         for blk in &self.blocks {
             t = blk.forward(t, context.clone(), pad.clone());
         }
-        let t = t.swap_dims(1, 2).reshape([b, c, h, w]);
+        let t = contiguous(t.swap_dims(1, 2)).reshape([b, c, h, w]);
         x + conv2d(&self.proj_out, t)
     }
 }

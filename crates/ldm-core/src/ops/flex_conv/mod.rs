@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 mod geometry;
 
-use super::flex::{f32_contiguous, f32_tensor};
+use super::flex::{f32_contiguous, f32_tensor, zeros};
 use super::gemm::{View, matmul};
 
 use geometry::{Geometry, per_image, side_by_side};
@@ -72,7 +72,7 @@ fn convolve(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f
     let per_group = g.group() * g.cout * p;
     let tasks = g.batch.div_ceil(g.group());
     let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
-    let mut out = vec![0.0f32; g.batch * g.cout * p];
+    let mut out = zeros(g.batch * g.cout * p);
     out.par_chunks_mut(per_group).zip(g.groups()).for_each_init(
         Scratch::take,
         |Scratch([col, staging, _]), (out_g, b)| {
@@ -255,7 +255,7 @@ pub fn x_backward(
     if let Some(t) = g.transposed() {
         // W'[ci, co, i, j] = W[co, ci, kh-1-i, kw-1-j], one input channel per task.
         let taps = g.kh * g.kw;
-        let mut flipped = vec![0.0f32; ws.len()];
+        let mut flipped = zeros(ws.len());
         flipped
             .par_chunks_mut(g.cout * taps)
             .enumerate()
@@ -272,7 +272,7 @@ pub fn x_backward(
     let (k, p, image) = (g.k(), g.p(), g.image());
     let tasks = g.batch.div_ceil(g.group());
     let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
-    let mut dx = vec![0.0f32; g.batch * image];
+    let mut dx = zeros(g.batch * image);
     dx.par_chunks_mut(g.group() * image)
         .zip(g.groups())
         .for_each_init(Scratch::take, |Scratch([col, staging, _]), (dx_g, b)| {
