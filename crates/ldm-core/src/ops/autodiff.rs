@@ -68,7 +68,7 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        conv2d::<B, C>(x, weight, options)
+        conv2d::<B, C>(x, weight, None, options)
     }
 
     fn fast_conv2d_bias(
@@ -77,7 +77,7 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        conv2d_bias::<B, C>(x, weight, bias, options)
+        conv2d::<B, C>(x, weight, Some(bias), options)
     }
 
     fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -161,67 +161,51 @@ fn conv_backward<B: FastOps>(
     }
 }
 
-impl<B: FastOps> Backward<B, 2> for Conv2d {
+/// Two parents (input, weights) or three (and the bias).
+impl<B: FastOps, const N: usize> Backward<B, N> for Conv2d {
     type State = ConvState<B>;
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let parents = ops.parents.map(|p| p.map(|n| n.id));
         conv_backward::<B>(&parents, ops.state, grad, grads);
     }
 }
 
-impl<B: FastOps> Backward<B, 3> for Conv2d {
-    type State = ConvState<B>;
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let parents = ops.parents.map(|p| p.map(|n| n.id));
-        conv_backward::<B>(&parents, ops.state, grad, grads);
-    }
-}
-
-/// The convolution on autodiff tensors.
+/// The convolution (with a bias where given) on autodiff tensors.
 pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     w: FloatTensor<Autodiff<B, C>>,
-    options: ConvOptions<2>,
-) -> FloatTensor<Autodiff<B, C>> {
-    match <Conv2d as Backward<B, 2>>::prepare::<C>(Conv2d, [x.node(), w.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
-            let out = B::fast_conv2d(xp.clone(), wp.clone(), options.clone());
-            prep.finish((xp, wp, options), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::fast_conv2d(
-            x.into_primitive(),
-            w.into_primitive(),
-            options,
-        )),
-    }
-}
-
-/// The convolution with a bias on autodiff tensors.
-fn conv2d_bias<B: FastOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    w: FloatTensor<Autodiff<B, C>>,
-    b: FloatTensor<Autodiff<B, C>>,
+    b: Option<FloatTensor<Autodiff<B, C>>>,
     options: ConvOptions<2>,
 ) -> FloatTensor<Autodiff<B, C>> {
     let (xp, wp) = (x.primitive().clone(), w.primitive().clone());
-    let out = B::fast_conv2d_bias(
-        xp.clone(),
-        wp.clone(),
-        b.primitive().clone(),
-        options.clone(),
-    );
-    match <Conv2d as Backward<B, 3>>::prepare::<C>(Conv2d, [x.node(), w.node(), b.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((xp, wp, options), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
+    let out = match &b {
+        Some(b) => B::fast_conv2d_bias(
+            xp.clone(),
+            wp.clone(),
+            b.primitive().clone(),
+            options.clone(),
+        ),
+        None => B::fast_conv2d(xp.clone(), wp.clone(), options.clone()),
+    };
+    let state = (xp, wp, options);
+    match b {
+        Some(b) => {
+            match <Conv2d as Backward<B, 3>>::prepare::<C>(Conv2d, [x.node(), w.node(), b.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, out),
+                OpsKind::UnTracked(prep) => prep.finish(out),
+            }
+        }
+        None => match <Conv2d as Backward<B, 2>>::prepare::<C>(Conv2d, [x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
     }
 }
 
@@ -250,18 +234,10 @@ fn linear_backward<B: FastOps>(
     }
 }
 
-impl<B: FastOps> Backward<B, 3> for Linear {
+/// Two parents (input, weights) or three (and the bias).
+impl<B: FastOps, const N: usize> Backward<B, N> for Linear {
     type State = LinearState<B>;
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let grad = grads.consume::<B>(&ops.node);
-        let parents = ops.parents.map(|p| p.map(|n| n.id));
-        linear_backward::<B>(&parents, ops.state, grad, grads);
-    }
-}
-
-impl<B: FastOps> Backward<B, 2> for Linear {
-    type State = LinearState<B>;
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let parents = ops.parents.map(|p| p.map(|n| n.id));
         linear_backward::<B>(&parents, ops.state, grad, grads);

@@ -102,4 +102,36 @@ mod tests {
         assert!(max_diff(a, b) < 1e-5);
         assert!(x.grad(&fast).is_none());
     }
+
+    /// The same bits on one thread and on three, forward and backward (the GEMMs split their
+    /// output blocks, never their sums).
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let ad = Device::flex().autodiff();
+        let lin = LinearConfig::new(96, 80).init(&ad);
+        let x0 = Tensor::<2>::random([300, 96], Distribution::Normal(0.0, 1.0), &ad);
+        let run = || {
+            let x = x0.clone().detach().require_grad();
+            let y = super::linear(&lin, x.clone());
+            let grads = (y.clone() * y.clone()).sum().backward();
+            let bits = |t: Tensor<2>| -> Vec<u32> {
+                let v = t.into_data().to_vec::<f32>().unwrap();
+                v.iter().map(|f| f.to_bits()).collect()
+            };
+            let gb = lin.bias.as_ref().unwrap().grad(&grads).unwrap();
+            (
+                bits(y.inner()),
+                bits(x.grad(&grads).unwrap()),
+                bits(lin.weight.grad(&grads).unwrap()),
+                bits(gb.unsqueeze()),
+            )
+        };
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        assert!(pool(1).install(run) == pool(3).install(run));
+    }
 }
