@@ -471,7 +471,8 @@ fn main() {
             .expect("the global thread pool is configured once");
     }
     let (steps, warmup, batch) = (args.steps, args.warmup, args.batch);
-    match args.bench.as_str() {
+    // On a worker of the pool, as the `ldm` binary runs its commands (see its main.rs).
+    rayon::scope(|_| match args.bench.as_str() {
         "denoiser" => bench_denoiser(
             steps.unwrap_or(10),
             warmup.unwrap_or(2),
@@ -491,5 +492,5 @@ fn main() {
             eprintln!("unknown benchmark '{other}'\n{USAGE}");
             std::process::exit(2);
         }
-    }
+    })
 }
