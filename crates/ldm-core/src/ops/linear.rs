@@ -115,7 +115,7 @@ mod tests {
             let y = super::linear(&lin, x.clone());
             let grads = (y.clone() * y.clone()).sum().backward();
             let bits = |t: Tensor<2>| -> Vec<u32> {
-                let v = t.into_data().to_vec::<f32>().unwrap();
+                let v = t.into_data().try_to_vec::<f32>().unwrap();
                 v.iter().map(|f| f.to_bits()).collect()
             };
             let gb = lin.bias.as_ref().unwrap().grad(&grads).unwrap();

@@ -30,6 +30,7 @@ mod layout;
 mod linear;
 mod math;
 mod norm;
+mod stock;
 
 pub use activation::{geglu, gelu, silu};
 pub use attention::attention;
