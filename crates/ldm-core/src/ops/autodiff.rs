@@ -108,7 +108,7 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         eps: f64,
         silu: bool,
     ) -> FloatTensor<Self> {
-        group_norm::<B, C>(x, gamma, beta, GroupNorm { groups, silu }, eps)
+        norm::<B, C>(x, gamma, beta, Norm::Group { groups, silu }, eps)
     }
 
     fn fast_attention(
@@ -127,7 +127,7 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
         beta: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        layer_norm::<B, C>(x, gamma, beta, eps)
+        norm::<B, C>(x, gamma, beta, Norm::Layer, eps)
     }
 }
 
@@ -275,22 +275,60 @@ fn linear<B: FastOps, C: CheckpointStrategy>(
     }
 }
 
-/// GroupNorm's settings; its state is the input, the affine parameters and the statistics.
+/// Which normalization (GroupNorm with its settings, or LayerNorm); the state of either is
+/// the input, the affine parameters and the statistics.
 #[derive(Debug, Clone, Copy)]
-struct GroupNorm {
-    groups: usize,
-    silu: bool,
+enum Norm {
+    Group { groups: usize, silu: bool },
+    Layer,
 }
 
-type GroupNormState<B> = [FloatTensor<B>; 5];
+type NormState<B> = [FloatTensor<B>; 5];
 
-impl<B: FastOps> Backward<B, 3> for GroupNorm {
-    type State = GroupNormState<B>;
+impl Norm {
+    /// The output and the statistics the backward pass needs.
+    #[allow(clippy::type_complexity)]
+    fn forward<B: FastOps>(
+        self,
+        x: FloatTensor<B>,
+        gamma: FloatTensor<B>,
+        beta: FloatTensor<B>,
+        eps: f64,
+    ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+        match self {
+            Norm::Group { groups, silu } => {
+                B::fast_group_norm_forward(x, gamma, beta, groups, eps, silu)
+            }
+            Norm::Layer => B::fast_layer_norm_forward(x, gamma, beta, eps),
+        }
+    }
+
+    /// The output alone, where no gradient is tracked.
+    fn output<B: FastOps>(
+        self,
+        x: FloatTensor<B>,
+        gamma: FloatTensor<B>,
+        beta: FloatTensor<B>,
+        eps: f64,
+    ) -> FloatTensor<B> {
+        match self {
+            Norm::Group { groups, silu } => B::fast_group_norm(x, gamma, beta, groups, eps, silu),
+            Norm::Layer => B::fast_layer_norm(x, gamma, beta, eps),
+        }
+    }
+}
+
+impl<B: FastOps> Backward<B, 3> for Norm {
+    type State = NormState<B>;
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [x, gamma, beta, mean, rstd] = ops.state;
         let grad = grads.consume::<B>(&ops.node);
-        let (dx, dgamma, dbeta) =
-            B::fast_group_norm_backward(x, gamma, beta, mean, rstd, grad, self.groups, self.silu);
+        let (dx, dgamma, dbeta) = match self {
+            Norm::Group { groups, silu } => {
+                B::fast_group_norm_backward(x, gamma, beta, mean, rstd, grad, groups, silu)
+            }
+            Norm::Layer => B::fast_layer_norm_backward(x, gamma, beta, mean, rstd, grad),
+        };
         for (parent, g) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
             if let Some(node) = parent {
                 grads.register::<B>(node.id, g);
@@ -299,15 +337,14 @@ impl<B: FastOps> Backward<B, 3> for GroupNorm {
     }
 }
 
-/// GroupNorm (and SiLU) on autodiff tensors.
-fn group_norm<B: FastOps, C: CheckpointStrategy>(
+/// GroupNorm (and SiLU) or LayerNorm on autodiff tensors.
+fn norm<B: FastOps, C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<B, C>>,
     gamma: FloatTensor<Autodiff<B, C>>,
     beta: FloatTensor<Autodiff<B, C>>,
-    op: GroupNorm,
+    op: Norm,
     eps: f64,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let (g, s) = (op.groups, op.silu);
     match op
         .prepare::<C>([x.node(), gamma.node(), beta.node()])
         .compute_bound()
@@ -319,63 +356,10 @@ fn group_norm<B: FastOps, C: CheckpointStrategy>(
                 gamma.primitive().clone(),
                 beta.primitive().clone(),
             );
-            let (out, mean, rstd) =
-                B::fast_group_norm_forward(xp.clone(), gp.clone(), bp.clone(), g, eps, s);
+            let (out, mean, rstd) = op.forward::<B>(xp.clone(), gp.clone(), bp.clone(), eps);
             prep.finish([xp, gp, bp, mean, rstd], out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(B::fast_group_norm(
-            x.into_primitive(),
-            gamma.into_primitive(),
-            beta.into_primitive(),
-            g,
-            eps,
-            s,
-        )),
-    }
-}
-
-/// LayerNorm's backward step; its state is the input, the affine parameters and the
-/// statistics.
-#[derive(Debug)]
-struct LayerNorm;
-
-impl<B: FastOps> Backward<B, 3> for LayerNorm {
-    type State = GroupNormState<B>;
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [x, gamma, beta, mean, rstd] = ops.state;
-        let grad = grads.consume::<B>(&ops.node);
-        let (dx, dgamma, dbeta) = B::fast_layer_norm_backward(x, gamma, beta, mean, rstd, grad);
-        for (parent, g) in ops.parents.into_iter().zip([dx, dgamma, dbeta]) {
-            if let Some(node) = parent {
-                grads.register::<B>(node.id, g);
-            }
-        }
-    }
-}
-
-/// LayerNorm on autodiff tensors.
-fn layer_norm<B: FastOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    gamma: FloatTensor<Autodiff<B, C>>,
-    beta: FloatTensor<Autodiff<B, C>>,
-    eps: f64,
-) -> FloatTensor<Autodiff<B, C>> {
-    match LayerNorm
-        .prepare::<C>([x.node(), gamma.node(), beta.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let (xp, gp, bp) = (
-                x.primitive().clone(),
-                gamma.primitive().clone(),
-                beta.primitive().clone(),
-            );
-            let (out, mean, rstd) =
-                B::fast_layer_norm_forward(xp.clone(), gp.clone(), bp.clone(), eps);
-            prep.finish([xp, gp, bp, mean, rstd], out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(B::fast_layer_norm(
+        OpsKind::UnTracked(prep) => prep.finish(op.output::<B>(
             x.into_primitive(),
             gamma.into_primitive(),
             beta.into_primitive(),
