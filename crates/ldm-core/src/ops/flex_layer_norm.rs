@@ -17,6 +17,7 @@ use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::flex::{Kernel, f32_contiguous, f32_tensor, run_wide, zeros};
+use super::math::lane_sum;
 
 /// Elements per rayon task (whole rows).
 const CHUNK: usize = 1 << 14;
@@ -138,21 +139,6 @@ pub fn backward(
     ))
 }
 
-/// The sum of a row in 16 interleaved partial sums (a fixed order that vectorizes).
-#[inline(always)]
-fn row_sum(v: &[f32], f: impl Fn(usize) -> f32) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let whole = v.len() / LANES * LANES;
-    for i in (0..whole).step_by(LANES) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(i + l);
-        }
-    }
-    let tail: f32 = (whole..v.len()).map(&f).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
 struct Forward<'a> {
     y: &'a mut [f32],
     x: &'a [f32],
@@ -170,8 +156,8 @@ impl Kernel for Forward<'_> {
         let d = self.gamma.len();
         let rows = self.y.chunks_exact_mut(d).zip(self.x.chunks_exact(d));
         for ((y, x), (mean, rstd)) in rows.zip(self.mean.iter_mut().zip(self.rstd.iter_mut())) {
-            let mu = row_sum(x, |i| x[i]) / d as f32;
-            let var = row_sum(x, |i| (x[i] - mu) * (x[i] - mu)) / d as f32;
+            let mu = lane_sum(d, |i| x[i]) / d as f32;
+            let var = lane_sum(d, |i| (x[i] - mu) * (x[i] - mu)) / d as f32;
             let rs = 1.0 / (var + self.eps).sqrt();
             for i in 0..d {
                 y[i] = (x[i] - mu) * rs * self.gamma[i] + self.beta[i];
@@ -202,8 +188,8 @@ impl Kernel for Backward<'_> {
         let rows = rows.zip(self.dy.chunks_exact(d));
         for (((dx, x), dy), (&mu, &rs)) in rows.zip(self.mean.iter().zip(self.rstd)) {
             let xhat = |i: usize| (x[i] - mu) * rs;
-            let m1 = row_sum(dy, |i| g[i] * dy[i]) / d as f32;
-            let m2 = row_sum(dy, |i| g[i] * dy[i] * xhat(i)) / d as f32;
+            let m1 = lane_sum(d, |i| g[i] * dy[i]) / d as f32;
+            let m2 = lane_sum(d, |i| g[i] * dy[i] * xhat(i)) / d as f32;
             for i in 0..d {
                 dx[i] = rs * (g[i] * dy[i] - m1 - xhat(i) * m2);
                 self.dgamma[i] += dy[i] * xhat(i);

@@ -52,6 +52,23 @@ pub fn normal_cdf_pdf(x: f32) -> (f32, f32) {
     (cdf, pdf)
 }
 
+/// Σ f(i) for i in 0..n, in 16 interleaved partial sums added up at the end: a fixed order
+/// (the same bits on any thread count) that vectorizes, where a plain running sum is one
+/// dependent add per element.
+#[inline(always)]
+pub fn lane_sum(n: usize, f: impl Fn(usize) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let whole = n / LANES * LANES;
+    for i in (0..whole).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(i + l);
+        }
+    }
+    let tail: f32 = (whole..n).map(&f).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,12 +194,8 @@ pub(super) fn stock_group_norm_backward<B: Backend>(
     } else {
         dy
     };
-    let channel_sum = |t: FloatTensor<B>| {
-        let c = t.shape()[1];
-        B::float_reshape(B::float_sum_dim(B::float_sum_dim(t, 2), 0), Shape::new([c]))
-    };
-    let dbeta = channel_sum(dz.clone());
-    let dgamma = channel_sum(B::float_mul(dz.clone(), xhat.clone()));
+    let dbeta = stock_channel_sums::<B>(dz.clone());
+    let dgamma = stock_channel_sums::<B>(B::float_mul(dz.clone(), xhat.clone()));
     let (dxhat, _) = grouped::<B>(B::float_mul(dz, per_channel::<B>(gamma)), groups);
     let (xhat, _) = grouped::<B>(xhat, groups);
     let m1 = B::float_mean_dim(dxhat.clone(), 2);

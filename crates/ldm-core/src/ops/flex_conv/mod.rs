@@ -26,6 +26,7 @@ mod geometry;
 
 use super::flex::{f32_contiguous, f32_tensor, zeros};
 use super::gemm::{View, matmul};
+use super::math::lane_sum;
 
 use geometry::{Geometry, per_image, side_by_side};
 
@@ -147,25 +148,13 @@ pub fn bias_backward(grad: &FlexTensor) -> Option<FlexTensor> {
     let mut db = vec![0.0f32; c];
     db.par_iter_mut().enumerate().for_each(|(ch, d)| {
         *d = (0..batch)
-            .map(|b| lane_sum(&gs[(b * c + ch) * p..][..p]))
+            .map(|b| {
+                let plane = &gs[(b * c + ch) * p..][..p];
+                lane_sum(p, |i| plane[i])
+            })
             .sum();
     });
     Some(f32_tensor(db, [c]))
-}
-
-/// The sum of `v` in 16 interleaved partial sums, added up at the end: a fixed order that
-/// vectorizes (a plain running sum is one dependent add per element).
-fn lane_sum(v: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0.0f32; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// The gradient of the loss by the weights, from the input and the output's gradient.
