@@ -188,18 +188,33 @@ pub(super) fn conv2d<B: FastOps, C: CheckpointStrategy>(
         ),
         None => B::fast_conv2d(xp.clone(), wp.clone(), options.clone()),
     };
-    let state = (xp, wp, options);
+    record_weighted::<B, C, _>(Conv2d, &x, &w, b.as_ref(), (xp, wp, options), out)
+}
+
+/// Records an operation on an input, weights and an optional bias (two or three parents)
+/// whose output `out` is already computed; `state` is what its backward step needs.
+fn record_weighted<B, C, Op>(
+    op: Op,
+    x: &FloatTensor<Autodiff<B, C>>,
+    w: &FloatTensor<Autodiff<B, C>>,
+    b: Option<&FloatTensor<Autodiff<B, C>>>,
+    state: <Op as Backward<B, 2>>::State,
+    out: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: FastOps,
+    C: CheckpointStrategy,
+    Op: Backward<B, 2> + Backward<B, 3, State = <Op as Backward<B, 2>>::State>,
+{
     match b {
-        Some(b) => {
-            match <Conv2d as Backward<B, 3>>::prepare::<C>(Conv2d, [x.node(), w.node(), b.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            }
-        }
-        None => match <Conv2d as Backward<B, 2>>::prepare::<C>(Conv2d, [x.node(), w.node()])
+        Some(b) => match <Op as Backward<B, 3>>::prepare::<C>(op, [x.node(), w.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        },
+        None => match <Op as Backward<B, 2>>::prepare::<C>(op, [x.node(), w.node()])
             .compute_bound()
             .stateful()
         {
@@ -255,24 +270,7 @@ fn linear<B: FastOps, C: CheckpointStrategy>(
         Some(b) => B::fast_linear_bias(xp.clone(), wp.clone(), b.primitive().clone()),
         None => B::fast_linear(xp.clone(), wp.clone()),
     };
-    match b {
-        Some(b) => {
-            match <Linear as Backward<B, 3>>::prepare::<C>(Linear, [x.node(), w.node(), b.node()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
-                OpsKind::UnTracked(prep) => prep.finish(out),
-            }
-        }
-        None => match <Linear as Backward<B, 2>>::prepare::<C>(Linear, [x.node(), w.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        },
-    }
+    record_weighted::<B, C, _>(Linear, &x, &w, b.as_ref(), (xp, wp), out)
 }
 
 /// Which normalization (GroupNorm with its settings, or LayerNorm); the state of either is
