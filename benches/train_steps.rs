@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 use ldm_core::ops::{FastOps, gelu, silu};
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ use ldm_autoencoder::losses::{GanLoss, PixelLoss};
 use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
-use ldm_core::train::{Ema, clip_global_norm};
+use ldm_core::train::{AdamW, Ema, clip_global_norm};
 use ldm_diffusion::noise::gaussian;
 use ldm_diffusion::samplers::{Sampler, SamplingConfig, generate};
 use ldm_diffusion::sigmas::Spacing;
@@ -243,12 +243,12 @@ fn images(b: usize, device: &Device) -> Tensor<4> {
 
 /// The denoiser's optimizer as `train-denoiser` builds it (weight decay 0, the default).
 fn adamw(betas: [f32; 2]) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(betas[0])
-        .with_beta_2(betas[1])
-        .with_epsilon(1e-8)
-        .with_weight_decay(0.0)
-        .init()
+    AdamW {
+        betas,
+        epsilon: 1e-8,
+        weight_decay: 0.0,
+    }
+    .init()
 }
 
 /// One `train-denoiser` step on random latents and text: noise at random timesteps, forward,

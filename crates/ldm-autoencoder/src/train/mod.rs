@@ -11,14 +11,14 @@ pub use validate::{ValMetrics, validate};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::{Bytes, Device};
 use serde_json::json;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{Ema, NanGuard, TimeLimit, clip_global_norm};
+use ldm_core::train::{AdamW, Ema, NanGuard, TimeLimit, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 
@@ -29,12 +29,12 @@ use crate::perceptual::Perceptual;
 use crate::scale::scale_factor;
 
 fn adamw(betas: [f64; 2], weight_decay: f64) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(betas[0] as f32)
-        .with_beta_2(betas[1] as f32)
-        .with_epsilon(1e-8)
-        .with_weight_decay(weight_decay as f32)
-        .init()
+    AdamW {
+        betas: betas.map(|b| b as f32),
+        epsilon: 1e-8,
+        weight_decay: weight_decay as f32,
+    }
+    .init()
 }
 
 /// Everything that changes during training; what a checkpoint holds.

@@ -7,13 +7,14 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
 use super::stock::{
-    stock_attention, stock_attention_backward, stock_channel_sums, stock_column_sums, stock_geglu,
-    stock_geglu_backward, stock_group_norm, stock_group_norm_backward, stock_layer_norm,
-    stock_layer_norm_backward, stock_linear, stock_linear_weight_backward, stock_linear_x_backward,
-    stock_silu, stock_silu_backward,
+    stock_adamw, stock_attention, stock_attention_backward, stock_channel_sums, stock_column_sums,
+    stock_geglu, stock_geglu_backward, stock_group_norm, stock_group_norm_backward,
+    stock_layer_norm, stock_layer_norm_backward, stock_linear, stock_linear_weight_backward,
+    stock_linear_x_backward, stock_silu, stock_silu_backward,
 };
 use super::{
-    flex, flex_attention, flex_conv, flex_geglu, flex_layer_norm, flex_linear, flex_norm, math,
+    AdamStep, flex, flex_adamw, flex_attention, flex_conv, flex_geglu, flex_layer_norm,
+    flex_linear, flex_norm, math,
 };
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
@@ -90,6 +91,18 @@ pub trait FastOps: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, None, options)
+    }
+
+    /// One AdamW update: the new parameter, first and second moment (burn's `AdamW`
+    /// arithmetic).
+    fn fast_adamw(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        s: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        stock_adamw::<Self>(p, g, m, v, s)
     }
 
     /// The same values laid out contiguously, where the backend's kernels need that (flex);
@@ -319,6 +332,20 @@ impl FastOps for Flex {
     ) -> FloatTensor<Self> {
         flex_conv::forward(&x, &weight, None, &options)
             .unwrap_or_else(|| Self::conv2d(x, weight, None, options))
+    }
+
+    fn fast_adamw(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        s: AdamStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if flex_adamw::covers(&p, &g, &m, &v) {
+            flex_adamw::step(p, g, m, v, s)
+        } else {
+            stock_adamw::<Self>(p, g, m, v, s)
+        }
     }
 
     fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {

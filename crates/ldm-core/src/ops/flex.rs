@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 /// Elements per rayon task: big enough to amortize the split, small enough for two cores
 /// to share a 256 x 64 x 16 x 16 activation evenly.
-const CHUNK: usize = 1 << 14;
+pub(super) const CHUNK: usize = 1 << 14;
 
 /// The tensor with its f32 elements in order from the start of its storage; None for other
 /// dtypes (the caller then takes the stock operation).

@@ -10,15 +10,17 @@
 //! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
 //! [`group_norm`], [`group_norm_silu`], [`layer_norm`], [`attention`], [`geglu`]) instead of `burn::tensor::activation`,
 //! `Conv2d::forward`, `Linear::forward`, `GroupNorm::forward` and
-//! `burn::tensor::module::attention`; tests in this module check
-//! values and gradients against the stock operations.
+//! `burn::tensor::module::attention`, and `train::AdamW` calls [`adamw_step`]; tests in this
+//! module check values and gradients against the stock operations.
 
 mod activation;
+mod adamw;
 mod attention;
 mod autodiff;
 mod conv;
 mod fast_ops;
 mod flex;
+mod flex_adamw;
 mod flex_attention;
 mod flex_conv;
 mod flex_geglu;
@@ -33,6 +35,7 @@ mod norm;
 mod stock;
 
 pub use activation::{geglu, gelu, silu};
+pub use adamw::{AdamStep, adamw_step};
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_weights};
 pub use fast_ops::FastOps;

@@ -6,7 +6,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Shape, TensorMetadata};
 use burn::tensor::Slice;
 
-use super::flex_attention;
+use super::{AdamStep, flex_attention};
 
 /// The two halves of the last dimension of `h`: GEGLU's value and gate.
 pub(super) fn stock_halves<B: Backend>(h: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
@@ -478,4 +478,31 @@ mod tests {
         assert!(max_diff(kd.1, sd.1) < 1e-5, "dk");
         assert!(max_diff(kd.2, sd.2) < 1e-5, "dv");
     }
+}
+
+/// burn's AdamW update, operation for operation: the new parameter, first and second moment.
+pub(super) fn stock_adamw<B: Backend>(
+    p: FloatTensor<B>,
+    g: FloatTensor<B>,
+    m: FloatTensor<B>,
+    v: FloatTensor<B>,
+    s: AdamStep,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let scalar = |x: f32| f64::from(x).into();
+    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
+    let g1 = B::float_mul_scalar(g.clone(), scalar(f1));
+    let m = B::float_add(B::float_mul_scalar(m, scalar(s.beta_1)), g1);
+    let g2 = B::float_mul_scalar(B::float_mul(g.clone(), g), scalar(f2));
+    let v = B::float_add(B::float_mul_scalar(v, scalar(s.beta_2)), g2);
+    let m_hat = B::float_div_scalar(m.clone(), scalar(s.correction_1));
+    let v_hat = B::float_div_scalar(v.clone(), scalar(s.correction_2));
+    let denominator = B::float_add_scalar(B::float_sqrt(v_hat), scalar(s.epsilon));
+    let delta = B::float_div(m_hat, denominator);
+    let p = if s.decay {
+        B::float_mul_scalar(p, s.keep.into())
+    } else {
+        p
+    };
+    let p = B::float_sub(p, B::float_mul_scalar(delta, s.lr.into()));
+    (p, m, v)
 }

@@ -1,12 +1,15 @@
-//! Pieces every training loop shares: global-norm gradient clipping, an EMA of the weights,
+//! Pieces every training loop shares: AdamW as one fused pass per parameter, global-norm
+//! gradient clipping, an EMA of the weights,
 //! the learning-rate schedule, what to do with a non-finite loss, and a wall-clock budget.
 
+mod adamw;
 mod clip;
 mod ema;
 mod lr;
 mod nan;
 mod time_limit;
 
+pub use adamw::AdamW;
 pub use clip::clip_global_norm;
 pub use ema::Ema;
 pub use lr::{LrConfig, LrShape};

@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
 use serde_json::json;
 
 use ldm_core::RunDir;
 use ldm_core::checkpoint;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{Ema, NanGuard};
+use ldm_core::train::{AdamW, Ema, NanGuard};
 use ldm_data::order::Position;
 
 use crate::unet::UNet;
@@ -52,10 +52,12 @@ pub(super) fn run_config(
 }
 
 pub(super) fn adamw(weight_decay: f64) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(weight_decay as f32)
-        .init()
+    AdamW {
+        betas: [0.9, 0.999],
+        epsilon: 1e-8,
+        weight_decay: weight_decay as f32,
+    }
+    .init()
 }
 
 impl<T: TextModel> State<T> {
