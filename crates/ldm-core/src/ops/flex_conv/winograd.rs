@@ -12,8 +12,9 @@
 //!   M_ξ [Cout x T] = U_ξ [Cout x Cin] · V_ξ [Cin x T]      (U = G g Gᵀ, V = Bᵀ d B)
 //! The forward pass and the input gradient (of a stride-1 conv, itself a 3x3 convolution:
 //! `Geometry::transposed`) come here. The weight gradient does not: by the same algebra it
-//! is 16 GEMMs over the tiles, but their partial sums (16 per weight instead of 9) cost more
-//! than the arithmetic saved (`conv3x3 128->128 8x8 dW`: 4.4 ms against the direct 3.6).
+//! is 16 GEMMs over the tiles, but their operands' rows lie 16·T floats apart and their
+//! partial sums are 16 per weight instead of 9: measured slower than the direct GEMM
+//! (`conv3x3 128->128 8x8 dW`, 1 thread: 4.4-5.0 ms against 3.5; see benches/README.md).
 //!
 //! The tiles are taken in blocks (`Block`), each transformed, multiplied and transformed
 //! back by one task while its data is in the core's cache: with whole-batch passes the
@@ -35,8 +36,9 @@ use super::geometry::Geometry;
 /// Positions of the 4x4 transform.
 const XI: usize = 16;
 
-/// Channels on each side below which the direct GEMM is kept: with few channels the
-/// transforms' memory traffic outweighs the arithmetic saved.
+/// Channels on each side below which the direct GEMM is kept (the encoder's 3->64 input conv,
+/// the decoder's 32->3 output conv): with a handful of channels the GEMMs are thin and the
+/// transforms' memory traffic would be most of the work.
 const MIN_CHANNELS: usize = 16;
 
 /// Floats of V and M together per block (1 MiB).
