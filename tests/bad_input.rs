@@ -139,7 +139,9 @@ fn empty_dataset() {
 
 #[test]
 fn artifacts_that_do_not_fit_the_config() {
-    let run = trained();
+    // A copy: commands run here may touch the run directory (logs, locks) while another
+    // test copies the shared original (`cp` then failed on a file that came and went).
+    let run = &copy_of_trained("misfit");
     // Latent channels that do not match the autoencoder checkpoint.
     let r = cmd(&["encode"], run, &["autoencoder.model.z_channels=8"]);
     expect_error(&r, "autoencoder.model.z_channels = 4 but the config says 8");
