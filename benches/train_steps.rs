@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 use ldm_core::ops::{FastOps, gelu, silu};
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ use ldm_autoencoder::losses::{GanLoss, PixelLoss};
 use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
-use ldm_core::train::{AdamW, Ema, clip_global_norm};
+use ldm_core::train::{Ema, adamw, clip_global_norm};
 use ldm_diffusion::noise::gaussian;
 use ldm_diffusion::samplers::{Sampler, SamplingConfig, generate};
 use ldm_diffusion::sigmas::Spacing;
@@ -241,16 +241,6 @@ fn images(b: usize, device: &Device) -> Tensor<4> {
     Tensor::random([b, c, h, w], Distribution::Uniform(-1.0, 1.0), device)
 }
 
-/// The denoiser's optimizer as `train-denoiser` builds it (weight decay 0, the default).
-fn adamw(betas: [f32; 2]) -> ModuleOptimizer {
-    AdamW {
-        betas,
-        epsilon: 1e-8,
-        weight_decay: 0.0,
-    }
-    .init()
-}
-
 /// One `train-denoiser` step on random latents and text: noise at random timesteps, forward,
 /// weighted MSE, backward, global-norm clip at 1, AdamW, EMA update.
 fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
@@ -258,7 +248,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
     ad.seed(0);
     let mut unet = unet_config().init(LATENT[0], CTX_DIM, &ad);
     let params = unet.num_params();
-    let mut opt = adamw([0.9, 0.999]);
+    let mut opt = adamw([0.9, 0.999], 0.0);
     let mut ema = Ema::new(&unet, 0.999);
     let diffusion = DiffusionConfig::default();
     let schedule = diffusion.schedule();
@@ -337,8 +327,8 @@ fn bench_autoencoder(steps: usize, warmup: usize, b: usize) {
         disc_weight: 0.5,
         ..LossConfig::default()
     };
-    let mut opt_ae = adamw([0.5, 0.9]);
-    let mut opt_critic = adamw([0.5, 0.9]);
+    let mut opt_ae = adamw([0.5, 0.9], 0.0);
+    let mut opt_critic = adamw([0.5, 0.9], 0.0);
     let mut phases = Phases::default();
     let mut times = Vec::new();
     for i in 0..warmup + steps {

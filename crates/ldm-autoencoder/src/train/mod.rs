@@ -18,7 +18,7 @@ use serde_json::json;
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{AdamW, Ema, NanGuard, TimeLimit, clip_global_norm};
+use ldm_core::train::{Ema, NanGuard, TimeLimit, adamw, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 
@@ -27,15 +27,6 @@ use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
 use crate::perceptual::Perceptual;
 use crate::scale::scale_factor;
-
-fn adamw(betas: [f64; 2], weight_decay: f64) -> ModuleOptimizer {
-    AdamW {
-        betas: betas.map(|b| b as f32),
-        epsilon: 1e-8,
-        weight_decay: weight_decay as f32,
-    }
-    .init()
-}
 
 /// Everything that changes during training; what a checkpoint holds.
 struct State {
@@ -153,8 +144,8 @@ pub fn train(
         ema: (t.ema_decay > 0.0).then(|| Ema::new(&ae, t.ema_decay)),
         ae,
         critic: cfg.critic.init(channels, &ad),
-        opt_ae: adamw(t.betas, t.weight_decay),
-        opt_critic: adamw(t.critic_betas, 0.0),
+        opt_ae: adamw(t.betas.map(|b| b as f32), t.weight_decay as f32),
+        opt_critic: adamw(t.critic_betas.map(|b| b as f32), 0.0),
         position: Position::default(),
         images_seen: 0,
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),

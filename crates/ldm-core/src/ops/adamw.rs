@@ -12,8 +12,8 @@ pub struct AdamStep {
     pub beta_1: f32,
     pub beta_2: f32,
     pub epsilon: f32,
-    /// Whether the weights decay this step, and the factor they keep: 1 - lr · decay.
-    pub decay: bool,
+    /// The factor the weights keep, 1 - lr · decay: 1 without decay, where multiplying by
+    /// it changes no bit (burn skips the multiplication then).
     pub keep: f64,
     /// 1 - β₁ᵗ and 1 - β₂ᵗ.
     pub correction_1: f32,
@@ -60,14 +60,13 @@ mod tests {
     /// without weight decay, over several of the kernel's chunks.
     #[test]
     fn stock_composition_matches_the_flex_kernel() {
-        for decay in [false, true] {
+        for keep in [1.0, 1.0 - 3e-3 * 0.01] {
             let s = AdamStep {
                 lr: 3e-3,
                 beta_1: 0.5,
                 beta_2: 0.9,
                 epsilon: 1e-8,
-                decay,
-                keep: 1.0 - 3e-3 * 0.01,
+                keep,
                 correction_1: 1.0 - 0.5f32.powi(3),
                 correction_2: 1.0 - 0.9f32.powi(3),
             };

@@ -84,8 +84,7 @@ impl Kernel for Update<'_> {
             m[i] = m[i] * s.beta_1 + g * f1;
             v[i] = v[i] * s.beta_2 + g * g * f2;
             let delta = (m[i] / s.correction_1) / ((v[i] / s.correction_2).sqrt() + s.epsilon);
-            let decayed = if s.decay { *p * keep } else { *p };
-            *p = decayed - delta * lr;
+            *p = *p * keep - delta * lr;
         }
     }
 }

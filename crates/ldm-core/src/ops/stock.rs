@@ -498,7 +498,7 @@ pub(super) fn stock_adamw<B: Backend>(
     let v_hat = B::float_div_scalar(v.clone(), scalar(s.correction_2));
     let denominator = B::float_add_scalar(B::float_sqrt(v_hat), scalar(s.epsilon));
     let delta = B::float_div(m_hat, denominator);
-    let p = if s.decay {
+    let p = if s.keep != 1.0 {
         B::float_mul_scalar(p, s.keep.into())
     } else {
         p

@@ -7,7 +7,18 @@ use burn::tensor::{Device, Tensor};
 
 use crate::ops::{self, AdamStep};
 
-/// burn's `AdamWConfig` defaults, but for the ones given (no AMSGrad, no cautious decay).
+/// The training loops' AdamW: ε 1e-8 (PyTorch's default; burn's is 1e-5), the given betas
+/// and weight decay.
+pub fn adamw(betas: [f32; 2], weight_decay: f32) -> ModuleOptimizer {
+    AdamW {
+        betas,
+        epsilon: 1e-8,
+        weight_decay,
+    }
+    .init()
+}
+
+/// AdamW without AMSGrad or cautious decay, as burn's `AdamW` with these settings.
 #[derive(Clone, Debug)]
 pub struct AdamW {
     pub betas: [f32; 2],
@@ -48,7 +59,6 @@ impl Optimizer for AdamW {
             beta_1,
             beta_2,
             epsilon: self.epsilon,
-            decay: decay_rate != 0.0,
             keep: 1.0 - decay_rate,
             correction_1: 1.0 - beta_1.powi(time as i32),
             correction_2: 1.0 - beta_2.powi(time as i32),

@@ -9,7 +9,7 @@ mod lr;
 mod nan;
 mod time_limit;
 
-pub use adamw::AdamW;
+pub use adamw::{AdamW, adamw};
 pub use clip::clip_global_norm;
 pub use ema::Ema;
 pub use lr::{LrConfig, LrShape};

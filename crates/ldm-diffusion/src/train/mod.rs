@@ -25,11 +25,11 @@ use rand::Rng;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::train::{Ema, NanGuard, TimeLimit, clip_global_norm};
+use ldm_core::train::{Ema, NanGuard, TimeLimit, adamw, clip_global_norm};
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
 use ldm_data::order::{Order, Position};
-use state::{State, adamw, run_config};
+use state::{State, run_config};
 
 use crate::config::DiffusionConfig;
 use crate::noise::{gaussian, normals};
@@ -101,8 +101,8 @@ pub fn train<T: TextModel>(
         ema: Ema::new(&unet, t.ema_decay),
         unet,
         text: text.fork(&ad),
-        opt_unet: adamw(t.weight_decay),
-        opt_text: adamw(t.weight_decay),
+        opt_unet: adamw([0.9, 0.999], t.weight_decay as f32),
+        opt_text: adamw([0.9, 0.999], t.weight_decay as f32),
         position: Position::default(),
         latents_seen: 0,
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),

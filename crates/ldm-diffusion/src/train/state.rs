@@ -9,7 +9,7 @@ use serde_json::json;
 use ldm_core::RunDir;
 use ldm_core::checkpoint;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{AdamW, Ema, NanGuard};
+use ldm_core::train::{Ema, NanGuard};
 use ldm_data::order::Position;
 
 use crate::unet::UNet;
@@ -49,15 +49,6 @@ pub(super) fn run_config(
         "text": text,
         "latents": { "shape": latent_shape, "scale_factor": scale_factor },
     })
-}
-
-pub(super) fn adamw(weight_decay: f64) -> ModuleOptimizer {
-    AdamW {
-        betas: [0.9, 0.999],
-        epsilon: 1e-8,
-        weight_decay: weight_decay as f32,
-    }
-    .init()
 }
 
 impl<T: TextModel> State<T> {

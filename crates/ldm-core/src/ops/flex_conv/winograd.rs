@@ -63,7 +63,6 @@ fn tiles(g: &Geometry) -> (usize, usize) {
 /// The tiles one task handles: whole images when an image has fewer tiles than a block
 /// holds, otherwise a band of tile rows of one image. Tile t of a block is at
 /// t = (image - images.start) · rows.len() · tw + (row - rows.start) · tw + column.
-#[derive(Clone)]
 struct Block {
     images: Range<usize>,
     rows: Range<usize>,
@@ -74,11 +73,17 @@ impl Block {
         self.images.len() * self.rows.len() * tw
     }
 
-    /// Each tile row of the block: (image, its index in the block, tile row, first tile).
+    /// The index in the block of the first tile of tile row `ty` of image `img`.
+    fn first_tile(&self, img: usize, ty: usize, tw: usize) -> usize {
+        ((img - self.images.start) * self.rows.len() + ty - self.rows.start) * tw
+    }
+
+    /// Each tile row of the block: (image, tile row, its first tile's index in the block).
     fn tile_rows(&self, tw: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
-        let (start, r0, r1) = (self.images.start, self.rows.start, self.rows.end);
         self.images.clone().flat_map(move |img| {
-            (r0..r1).map(move |ty| (img, ty, ((img - start) * (r1 - r0) + ty - r0) * tw))
+            self.rows
+                .clone()
+                .map(move |ty| (img, ty, self.first_tile(img, ty, tw)))
         })
     }
 }
@@ -236,7 +241,7 @@ fn transform_input(g: &Geometry, xs: &[f32], block: &Block, v: &mut Vec<f32>, bu
     buf.resize((2 * rows.len() + 3) * wp, 0.0);
     let (padded, split) = buf.split_at_mut(wp);
     for (ci, vc) in v.chunks_exact_mut(XI * t).enumerate() {
-        for (b, img) in block.images.clone().enumerate() {
+        for img in block.images.clone() {
             let plane = &xs[(img * g.cin + ci) * g.h * g.w..][..g.h * g.w];
             for (r, halves) in split.chunks_exact_mut(wp).enumerate() {
                 let (even, odd) = halves.split_at_mut(n);
@@ -256,7 +261,7 @@ fn transform_input(g: &Geometry, xs: &[f32], block: &Block, v: &mut Vec<f32>, bu
                 }
             }
             for ty in rows.clone() {
-                let t0 = (b * rows.len() + ty - rows.start) * tw;
+                let t0 = block.first_tile(img, ty, tw);
                 for r in 0..4 {
                     let (even, odd) = split[(2 * (ty - rows.start) + r) * wp..][..wp].split_at(n);
                     let columns = [&even[..tw], &odd[..tw], &even[1..], &odd[1..]];
