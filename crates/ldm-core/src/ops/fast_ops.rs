@@ -7,14 +7,15 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
 use super::stock::{
-    stock_adamw, stock_attention, stock_attention_backward, stock_channel_sums, stock_column_sums,
-    stock_geglu, stock_geglu_backward, stock_group_norm, stock_group_norm_backward,
-    stock_layer_norm, stock_layer_norm_backward, stock_linear, stock_linear_weight_backward,
-    stock_linear_x_backward, stock_silu, stock_silu_backward,
+    stock_adamw, stock_attention, stock_attention_backward, stock_blend, stock_channel_sums,
+    stock_column_sums, stock_geglu, stock_geglu_backward, stock_group_norm,
+    stock_group_norm_backward, stock_layer_norm, stock_layer_norm_backward, stock_linear,
+    stock_linear_weight_backward, stock_linear_x_backward, stock_scale, stock_silu,
+    stock_silu_backward, stock_sum_squares,
 };
 use super::{
     AdamStep, flex, flex_adamw, flex_attention, flex_conv, flex_geglu, flex_layer_norm,
-    flex_linear, flex_norm, math,
+    flex_linear, flex_norm, flex_params, math,
 };
 
 #[backend_extension(Flex, Autodiff, Cube: cfg(any(feature = "wgpu", feature = "cuda")))]
@@ -103,6 +104,21 @@ pub trait FastOps: Backend {
         s: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         stock_adamw::<Self>(p, g, m, v, s)
+    }
+
+    /// Σ x² over all elements, `[1]`.
+    fn fast_sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        stock_sum_squares::<Self>(x)
+    }
+
+    /// `x * factor`.
+    fn fast_scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self> {
+        stock_scale::<Self>(x, factor)
+    }
+
+    /// `avg * keep + new * (1 - keep)`.
+    fn fast_blend(avg: FloatTensor<Self>, new: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
+        stock_blend::<Self>(avg, new, keep)
     }
 
     /// The same values laid out contiguously, where the backend's kernels need that (flex);
@@ -345,6 +361,30 @@ impl FastOps for Flex {
             flex_adamw::step(p, g, m, v, s)
         } else {
             stock_adamw::<Self>(p, g, m, v, s)
+        }
+    }
+
+    fn fast_sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if flex_params::covers(&x, None) {
+            flex_params::sum_squares(x)
+        } else {
+            stock_sum_squares::<Self>(x)
+        }
+    }
+
+    fn fast_scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self> {
+        if flex_params::covers(&x, None) {
+            flex_params::scale(x, factor)
+        } else {
+            stock_scale::<Self>(x, factor)
+        }
+    }
+
+    fn fast_blend(avg: FloatTensor<Self>, new: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
+        if flex_params::covers(&avg, Some(&new)) {
+            flex_params::blend(avg, new, keep)
+        } else {
+            stock_blend::<Self>(avg, new, keep)
         }
     }
 

@@ -97,11 +97,20 @@ pub fn zeros(n: usize) -> Vec<f32> {
     v
 }
 
-/// `f` applied to every element of an f32 tensor (None for other dtypes).
+/// `f` applied to every element of an f32 tensor (None for other dtypes), written over `x`
+/// when nothing else holds it.
 pub fn map(x: FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> Option<FlexTensor> {
-    let x = f32_contiguous(x)?;
+    let mut x = f32_contiguous(x)?;
     let shape = x.shape();
     let n = shape.num_elements();
+    if x.is_unique()
+        && let Some(xs) = x.try_storage_mut::<f32>()
+    {
+        xs[..n]
+            .par_chunks_mut(CHUNK)
+            .for_each(|o| run_wide(Over { o, f: &f }));
+        return Some(x);
+    }
     let src: &[f32] = &x.storage::<f32>()[..n];
     let mut out = zeros(n);
     out.par_chunks_mut(CHUNK)
@@ -134,6 +143,22 @@ pub fn zip(x: FlexTensor, g: FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> 
         .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
         .for_each(|(o, (x, g))| run_wide(Apart { o, x, g, f: &f }));
     Some(f32_tensor(out, x.shape()))
+}
+
+/// `o = f(o)`.
+struct Over<'a, F> {
+    o: &'a mut [f32],
+    f: &'a F,
+}
+
+impl<F: Fn(f32) -> f32> Kernel for Over<'_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        for o in self.o.iter_mut() {
+            *o = (self.f)(*o);
+        }
+    }
 }
 
 /// `o = f(x, o)`: a [`Kernel`], so the loop is compiled inside the wide functions (as a

@@ -9,6 +9,8 @@
 //! The arithmetic is burn's, operation for operation in the same order and precision, so
 //! the results are the same bits (`train::adamw` tests that).
 
+use std::mem::MaybeUninit;
+
 use burn::backend::flex::FlexTensor;
 use burn::backend::{DType, TensorMetadata};
 use rayon::prelude::*;
@@ -34,36 +36,40 @@ pub fn step(
     s: AdamStep,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let n = p.shape().num_elements();
-    let g = f32_contiguous(g).expect("covered: f32");
-    // The parameter gets a new buffer, as from burn's AdamW: updated in place (it is unique
-    // here) the next forward pass ran 2-5 ms slower, alternated runs, for reasons not found.
-    let (mut p, mut m, mut v) = (copied(p), unique(m), unique(v));
-    let gs = &g.storage::<f32>()[..n];
-    let ps = &mut p.try_storage_mut::<f32>().expect("unique f32")[..n];
+    let shape = p.shape();
+    let (p, g) = (f32_contiguous(p), f32_contiguous(g));
+    let (p, g) = (p.expect("covered: f32"), g.expect("covered: f32"));
+    let (mut m, mut v) = (unique(m), unique(v));
+    // The parameter goes to a new buffer, as from burn's AdamW (updated in place, the next
+    // forward pass ran 2-5 ms slower in alternated runs, for reasons not found), written
+    // once by the update: no copy first, no zeroing.
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    let (ps, gs) = (&p.storage::<f32>()[..n], &g.storage::<f32>()[..n]);
     let ms = &mut m.try_storage_mut::<f32>().expect("unique f32")[..n];
     let vs = &mut v.try_storage_mut::<f32>().expect("unique f32")[..n];
-    ps.par_chunks_mut(CHUNK)
-        .zip(gs.par_chunks(CHUNK))
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(CHUNK)
+        .zip(ps.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
         .zip(ms.par_chunks_mut(CHUNK).zip(vs.par_chunks_mut(CHUNK)))
-        .for_each(|((p, g), (m, v))| run_wide(Update { p, g, m, v, s }));
-    (p, m, v)
+        .for_each(|((out, (p, g)), (m, v))| run_wide(Update { out, p, g, m, v, s }));
+    // SAFETY: the chunks cover 0..n, and the update wrote every element of each.
+    unsafe { out.set_len(n) };
+    (f32_tensor(out, shape), m, v)
 }
 
 /// `t` as a contiguous f32 tensor that nothing else holds (copied when shared).
 fn unique(t: FlexTensor) -> FlexTensor {
     let t = f32_contiguous(t).expect("covered: f32");
-    if t.is_unique() { t } else { copied(t) }
-}
-
-/// A copy of the f32 tensor `t` in a buffer of its own.
-fn copied(t: FlexTensor) -> FlexTensor {
-    let t = f32_contiguous(t).expect("covered: f32");
+    if t.is_unique() {
+        return t;
+    }
     let n = t.shape().num_elements();
     f32_tensor(t.storage::<f32>()[..n].to_vec(), t.shape())
 }
 
 struct Update<'a> {
-    p: &'a mut [f32],
+    out: &'a mut [MaybeUninit<f32>],
+    p: &'a [f32],
     g: &'a [f32],
     m: &'a mut [f32],
     v: &'a mut [f32],
@@ -77,14 +83,19 @@ impl Kernel for Update<'_> {
         let s = self.s;
         let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
         let (lr, keep) = (s.lr as f32, s.keep as f32);
-        let n = self.p.len();
-        let (g, m, v) = (&self.g[..n], &mut self.m[..n], &mut self.v[..n]);
-        for (i, p) in self.p.iter_mut().enumerate() {
+        let n = self.out.len();
+        let (p, g, m, v) = (
+            &self.p[..n],
+            &self.g[..n],
+            &mut self.m[..n],
+            &mut self.v[..n],
+        );
+        for (i, out) in self.out.iter_mut().enumerate() {
             let g = g[i];
             m[i] = m[i] * s.beta_1 + g * f1;
             v[i] = v[i] * s.beta_2 + g * g * f2;
             let delta = (m[i] / s.correction_1) / ((v[i] / s.correction_2).sqrt() + s.epsilon);
-            *p = *p * keep - delta * lr;
+            out.write(p[i] * keep - delta * lr);
         }
     }
 }

@@ -10,7 +10,8 @@
 //! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
 //! [`group_norm`], [`group_norm_silu`], [`layer_norm`], [`attention`], [`geglu`]) instead of `burn::tensor::activation`,
 //! `Conv2d::forward`, `Linear::forward`, `GroupNorm::forward` and
-//! `burn::tensor::module::attention`, and `train::AdamW` calls [`adamw_step`]; tests in this
+//! `burn::tensor::module::attention`, and `train::AdamW` calls [`adamw_step`], gradient clipping
+//! [`sum_squares`] and [`scale`], the EMA [`blend`]; tests in this
 //! module check values and gradients against the stock operations.
 
 mod activation;
@@ -27,11 +28,13 @@ mod flex_geglu;
 mod flex_layer_norm;
 mod flex_linear;
 mod flex_norm;
+mod flex_params;
 mod gemm;
 mod layout;
 mod linear;
 mod math;
 mod norm;
+mod params;
 mod stock;
 
 pub use activation::{geglu, gelu, silu};
@@ -42,3 +45,4 @@ pub use fast_ops::FastOps;
 pub use layout::contiguous;
 pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu, layer_norm};
+pub use params::{blend, scale, sum_squares};

@@ -320,6 +320,55 @@ pub(super) fn stock_attention_backward<B: Backend>(
     )
 }
 
+/// burn's AdamW update, operation for operation: the new parameter, first and second moment.
+pub(super) fn stock_adamw<B: Backend>(
+    p: FloatTensor<B>,
+    g: FloatTensor<B>,
+    m: FloatTensor<B>,
+    v: FloatTensor<B>,
+    s: AdamStep,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let scalar = |x: f32| f64::from(x).into();
+    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
+    let g1 = B::float_mul_scalar(g.clone(), scalar(f1));
+    let m = B::float_add(B::float_mul_scalar(m, scalar(s.beta_1)), g1);
+    let g2 = B::float_mul_scalar(B::float_mul(g.clone(), g), scalar(f2));
+    let v = B::float_add(B::float_mul_scalar(v, scalar(s.beta_2)), g2);
+    let m_hat = B::float_div_scalar(m.clone(), scalar(s.correction_1));
+    let v_hat = B::float_div_scalar(v.clone(), scalar(s.correction_2));
+    let denominator = B::float_add_scalar(B::float_sqrt(v_hat), scalar(s.epsilon));
+    let delta = B::float_div(m_hat, denominator);
+    let p = if s.keep != 1.0 {
+        B::float_mul_scalar(p, s.keep.into())
+    } else {
+        p
+    };
+    let p = B::float_sub(p, B::float_mul_scalar(delta, s.lr.into()));
+    (p, m, v)
+}
+
+/// Σ x² over all elements, `[1]`.
+pub(super) fn stock_sum_squares<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_sum(B::float_mul(x.clone(), x))
+}
+
+/// `x * factor`.
+pub(super) fn stock_scale<B: Backend>(x: FloatTensor<B>, factor: f64) -> FloatTensor<B> {
+    B::float_mul_scalar(x, factor.into())
+}
+
+/// `avg * keep + new * (1 - keep)`.
+pub(super) fn stock_blend<B: Backend>(
+    avg: FloatTensor<B>,
+    new: FloatTensor<B>,
+    keep: f64,
+) -> FloatTensor<B> {
+    B::float_add(
+        B::float_mul_scalar(avg, keep.into()),
+        B::float_mul_scalar(new, (1.0 - keep).into()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use burn::backend::Flex;
@@ -478,31 +527,4 @@ mod tests {
         assert!(max_diff(kd.1, sd.1) < 1e-5, "dk");
         assert!(max_diff(kd.2, sd.2) < 1e-5, "dv");
     }
-}
-
-/// burn's AdamW update, operation for operation: the new parameter, first and second moment.
-pub(super) fn stock_adamw<B: Backend>(
-    p: FloatTensor<B>,
-    g: FloatTensor<B>,
-    m: FloatTensor<B>,
-    v: FloatTensor<B>,
-    s: AdamStep,
-) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
-    let scalar = |x: f32| f64::from(x).into();
-    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
-    let g1 = B::float_mul_scalar(g.clone(), scalar(f1));
-    let m = B::float_add(B::float_mul_scalar(m, scalar(s.beta_1)), g1);
-    let g2 = B::float_mul_scalar(B::float_mul(g.clone(), g), scalar(f2));
-    let v = B::float_add(B::float_mul_scalar(v, scalar(s.beta_2)), g2);
-    let m_hat = B::float_div_scalar(m.clone(), scalar(s.correction_1));
-    let v_hat = B::float_div_scalar(v.clone(), scalar(s.correction_2));
-    let denominator = B::float_add_scalar(B::float_sqrt(v_hat), scalar(s.epsilon));
-    let delta = B::float_div(m_hat, denominator);
-    let p = if s.keep != 1.0 {
-        B::float_mul_scalar(p, s.keep.into())
-    } else {
-        p
-    };
-    let p = B::float_sub(p, B::float_mul_scalar(delta, s.lr.into()));
-    (p, m, v)
 }

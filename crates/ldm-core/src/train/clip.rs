@@ -5,6 +5,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
+use crate::ops::{scale, sum_squares};
+
 struct SquaredNorm<'a> {
     grads: &'a GradientsParams,
     total: Option<Tensor<1>>,
@@ -13,7 +15,7 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(p.id) {
-            let s = g.square().sum();
+            let s = sum_squares(g);
             self.total = Some(match self.total.take() {
                 Some(t) => t + s,
                 None => s,
@@ -30,7 +32,7 @@ struct Scale<'a> {
 impl ModuleVisitor for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.remove::<D>(p.id) {
-            self.grads.register::<D>(p.id, g.mul_scalar(self.factor));
+            self.grads.register::<D>(p.id, scale(g, self.factor));
         }
     }
 }

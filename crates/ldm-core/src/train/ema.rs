@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
+use crate::ops::blend;
+
 struct Collect(HashMap<ParamId, Tensor<1>>);
 
 impl ModuleVisitor for Collect {
@@ -29,7 +31,7 @@ impl ModuleMapper for Blend {
         let d = self.decay;
         p.map(|e| {
             let shape = e.shape();
-            e.mul_scalar(d) + src.reshape(shape).mul_scalar(1.0 - d)
+            blend(e, src.reshape(shape), d)
         })
     }
 }
@@ -63,7 +65,9 @@ impl<M: Module> Ema<M> {
         model.visit(&mut c);
         let decay = self.current_decay();
         let mut blend = Blend { src: c.0, decay };
-        self.model = self.model.clone().map(&mut blend);
+        // The average itself is mapped, not a clone of it: its tensors are then held once,
+        // and the blend writes over them instead of filling new buffers (a pass less).
+        replace_with::replace_with_or_abort(&mut self.model, |m| m.map(&mut blend));
         self.updates += 1;
     }
 }
