@@ -29,6 +29,7 @@ use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
 use ldm_core::train::{Ema, adamw, clip_global_norm};
+use ldm_core::warm::Warm;
 use ldm_diffusion::noise::gaussian;
 use ldm_diffusion::samplers::{Sampler, SamplingConfig, generate};
 use ldm_diffusion::sigmas::Spacing;
@@ -259,6 +260,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
     let mut times = Vec::new();
     for i in 0..warmup + steps {
         let t0 = Instant::now();
+        let _warm = Warm::start();
         let x0 = gaussian(&mut rng, [b, c, h, w], &ad);
         let noise = gaussian(&mut rng, [b, c, h, w], &ad);
         let ts = diffusion.sample_timesteps(&mut rng, b);
@@ -333,6 +335,7 @@ fn bench_autoencoder(steps: usize, warmup: usize, b: usize) {
     let mut times = Vec::new();
     for i in 0..warmup + steps {
         let t0 = Instant::now();
+        let _warm = Warm::start();
         let x = images(b, &ad);
         let out = generator_step(&ae, &critic, Some(&perceptual), x.clone(), &loss_cfg, true);
         let t1 = Instant::now();
@@ -425,6 +428,7 @@ fn bench_encoding(steps: usize, warmup: usize, b: usize) {
     for i in 0..warmup + steps {
         let x = images(b, &dev);
         let t0 = Instant::now();
+        let _warm = Warm::start();
         let post = ae.encode(x);
         let _ = post.mean.clone().into_data();
         let _ = post.std().into_data();

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use serde_json::json;
 
 use ldm_core::progress;
+use ldm_core::warm::Warm;
 use ldm_data::latents::{LatentManifest, LatentWriter, SplitShards, write_manifest};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Source, Splits, Transform};
 
@@ -36,6 +37,7 @@ fn encode_split(
     let mut writer: Option<LatentWriter> = None;
     let mut shape = [0; 3];
     while let Some(batch) = loader.next_batch().map_err(|e| e.to_string())? {
+        let _warm = Warm::start();
         let post = ae.encode(batch.tensor(device));
         let [b, c, h, w] = post.mean.dims();
         shape = [c, h, w];

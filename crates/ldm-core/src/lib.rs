@@ -14,6 +14,7 @@ pub mod rundir;
 pub mod seed;
 pub mod stop;
 pub mod train;
+pub mod warm;
 
 pub use config::{ConfigError, Loaded};
 pub use device::DeviceSpec;

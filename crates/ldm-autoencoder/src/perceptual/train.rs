@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use ldm_core::config::{Checks, Validate};
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::{LrConfig, clip_global_norm};
+use ldm_core::warm::Warm;
 use ldm_core::{RunDir, progress, seed};
 use ldm_data::{Batch, DataConfig, Loader, LoaderOptions, Splits, Transform};
 
@@ -122,6 +123,7 @@ pub fn train_perceptual(
     let bar = progress::bar(cfg.steps, "perceptual");
     let mut clock = Instant::now();
     for step in 0..cfg.steps {
+        let _warm = Warm::start();
         ad.seed(seed::derive(seed_value, "perceptual/step", step));
         let batch = loader
             .next_batch()

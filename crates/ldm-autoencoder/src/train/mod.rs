@@ -19,6 +19,7 @@ use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
 use ldm_core::train::{Ema, NanGuard, TimeLimit, adamw, clip_global_norm};
+use ldm_core::warm::Warm;
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Position, Splits, Transform};
 
@@ -184,6 +185,7 @@ pub fn train(
     let mut last_val = ValMetrics::default();
     let budget = TimeLimit::new(t.max_minutes, state.train_seconds);
     while state.step < t.steps {
+        let _warm = Warm::start();
         let step = state.step;
         // Every random draw of this step derives from (seed, step), so a resumed run draws
         // exactly what the uninterrupted one would have.

@@ -21,6 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::{Device, Tensor};
+use ldm_core::warm::Warm;
 use serde::{Deserialize, Serialize};
 
 use crate::noise::Noise;
@@ -150,6 +151,7 @@ impl Sampler {
         eta: f64,
         noise: &mut Noise,
     ) -> Tensor<4> {
+        let _warm = Warm::start();
         match self {
             Sampler::Ddpm => ddpm::sample(model, x, grid, noise),
             Sampler::Ddim => ddim::sample(model, x, grid, eta, noise),

@@ -26,6 +26,7 @@ use rand::Rng;
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::{Ema, NanGuard, TimeLimit, adamw, clip_global_norm};
+use ldm_core::warm::Warm;
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
 use ldm_data::order::{Order, Position};
@@ -141,6 +142,7 @@ pub fn train<T: TextModel>(
     };
     let budget = TimeLimit::new(t.max_minutes, state.train_seconds);
     while state.step < t.steps {
+        let _warm = Warm::start();
         let step = state.step;
         // Every random draw of this step (noise, timesteps, dropout in the models) derives
         // from (seed, step), so a resumed run draws exactly what an uninterrupted one would.

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 
 use ldm_core::metrics::MetricsLog;
 use ldm_core::train::clip_global_norm;
+use ldm_core::warm::Warm;
 use ldm_core::{RunDir, progress, seed};
 use ldm_data::{DataConfig, Loader, LoaderOptions, Splits, Transform};
 
@@ -51,6 +52,7 @@ pub fn train_evaluator(
     let bar = progress::bar(cfg.steps, "evaluator");
     let mut clock = Instant::now();
     for step in 0..cfg.steps {
+        let _warm = Warm::start();
         ad.seed(seed::derive(seed_value, "evaluator/step", step));
         let batch = loader
             .next_batch()
