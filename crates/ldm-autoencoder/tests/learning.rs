@@ -78,8 +78,11 @@ fn autoencoder_reaches_25_db_on_held_out_shapes_at_f4() {
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path()).unwrap();
     let device = burn::tensor::Device::flex();
+    // 800 steps, not 500: at 500 the held-out PSNR over seeds 0-3 spread over 24.9-27.3 dB,
+    // and a last-bit change in the clipping norm moved seed 0 from 26.9 to 24.9, so the bar
+    // sat inside run-to-run noise. At 800 the two lowest of those seeds reach 28.4 and 27.6.
     let info = train(
-        &tiny_autoencoder(500),
+        &tiny_autoencoder(800),
         &data,
         &splits,
         None,
