@@ -7,7 +7,8 @@
 //! futex wake-up: a system call on the calling thread, and tens of microseconds before the
 //! woken thread steals its share while the calling thread works alone. OpenMP runtimes
 //! (PyTorch's) spin-wait between regions for the same reason. Under the guard each other
-//! thread runs a job that polls for work (`rayon::yield_now`) until the guard is dropped:
+//! thread runs a job that polls for work (`rayon::yield_now`) until the guard is dropped
+//! (or nothing came for [`IDLE_LIMIT`]):
 //! in 12 denoiser steps at 2 threads the context switches fell from 5258 to 366 (`perf
 //! stat`), and alternated runs went from 4.20 to 4.43 steps/s (medians of 10).
 
@@ -19,8 +20,11 @@ use std::time::{Duration, Instant};
 /// I/O, or forgotten, then costs one core for this long, not for ever).
 const IDLE_LIMIT: Duration = Duration::from_millis(50);
 
-/// While alive, rayon's threads other than the caller's poll for work instead of sleeping.
-/// Hold one per step; dropping it lets them sleep again.
+/// While alive, the other threads of the caller's rayon pool poll for work instead of
+/// sleeping (each gives up after [`IDLE_LIMIT`] without work). Hold one per step; dropping it
+/// lets them sleep again. A no-op on a thread outside the pool: its parallel regions are
+/// handed to the pool and it sleeps until they are done, so spinning would not spare it a
+/// wake-up, and the spinners would compete with it (and with other such callers) for cores.
 pub struct Warm {
     stop: Arc<AtomicBool>,
 }
@@ -28,12 +32,13 @@ pub struct Warm {
 impl Warm {
     pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        if rayon::current_num_threads() > 1 {
-            let owner = rayon::current_thread_index();
+        if let Some(owner) = rayon::current_thread_index()
+            && rayon::current_num_threads() > 1
+        {
             let flag = stop.clone();
             rayon::spawn_broadcast(move |ctx| {
                 // The caller's own copy runs when it next waits for work: it returns at once.
-                if Some(ctx.index()) != owner {
+                if ctx.index() != owner {
                     spin(&flag);
                 }
             });
@@ -83,7 +88,8 @@ mod tests {
     }
 
     /// Parallel work under the guard completes with the same result: on a pool of 3 run
-    /// from one of its threads (as ldm runs) and from outside it, with guards nested, and
+    /// from one of its threads (as ldm runs), with guards nested, with a guard started on a
+    /// pool thread and held outside it, and with one started outside the pool (a no-op);
     /// the pool still runs work after they are dropped.
     #[test]
     fn work_under_the_guard_completes() {
@@ -107,6 +113,9 @@ mod tests {
             assert_eq!(pool.install(|| sum(100_000)), want);
         }
         drop(_outside);
+        let idle = Warm::start();
+        assert_eq!(pool.install(|| sum(100_000)), want);
+        drop(idle);
         assert_eq!(pool.install(|| sum(100_000)), want);
     }
 }

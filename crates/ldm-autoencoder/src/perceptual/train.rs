@@ -123,12 +123,12 @@ pub fn train_perceptual(
     let bar = progress::bar(cfg.steps, "perceptual");
     let mut clock = Instant::now();
     for step in 0..cfg.steps {
-        let _warm = Warm::start();
         ad.seed(seed::derive(seed_value, "perceptual/step", step));
         let batch = loader
             .next_batch()
             .map_err(|e| e.to_string())?
             .expect("training data repeats");
+        let _warm = Warm::start();
         let x = views(
             &batch,
             &cfg.augment,

@@ -185,7 +185,6 @@ pub fn train(
     let mut last_val = ValMetrics::default();
     let budget = TimeLimit::new(t.max_minutes, state.train_seconds);
     while state.step < t.steps {
-        let _warm = Warm::start();
         let step = state.step;
         // Every random draw of this step derives from (seed, step), so a resumed run draws
         // exactly what the uninterrupted one would have.
@@ -194,6 +193,8 @@ pub fn train(
             .next_batch()
             .map_err(|e| e.to_string())?
             .expect("training data repeats");
+        // After the batch: while the loader decodes, there is nothing to poll for.
+        let _warm = Warm::start();
         let x = batch.tensor(&ad);
         let lr = t.lr.at(step, t.steps);
         let gan_on = cfg.loss.disc_weight > 0.0 && step >= cfg.loss.disc_start;

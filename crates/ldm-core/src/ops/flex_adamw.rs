@@ -40,9 +40,9 @@ pub fn step(
     let (p, g) = (f32_contiguous(p), f32_contiguous(g));
     let (p, g) = (p.expect("covered: f32"), g.expect("covered: f32"));
     let (mut m, mut v) = (unique(m), unique(v));
-    // The parameter goes to a new buffer, as from burn's AdamW (updated in place, the next
-    // forward pass ran 2-5 ms slower in alternated runs, for reasons not found), written
-    // once by the update: no copy first, no zeroing.
+    // The parameter goes to a new buffer (updated in place, the next forward pass ran 2-5 ms
+    // slower in alternated runs, for reasons not found), written once by the update: no copy
+    // first, no zeroing.
     let mut out: Vec<f32> = Vec::with_capacity(n);
     let (ps, gs) = (&p.storage::<f32>()[..n], &g.storage::<f32>()[..n]);
     let ms = &mut m.try_storage_mut::<f32>().expect("unique f32")[..n];

@@ -66,7 +66,10 @@ impl<M: Module> Ema<M> {
         let decay = self.current_decay();
         let mut blend = Blend { src: c.0, decay };
         // The average itself is mapped, not a clone of it: its tensors are then held once,
-        // and the blend writes over them instead of filling new buffers (a pass less).
+        // and the blend writes over them instead of filling new buffers (a pass less). A
+        // panic inside would leave no model to put back, so it aborts the process; the
+        // blend's shapes come from the model itself, and checkpoints already written are
+        // complete files (written atomically), so the last one is intact.
         replace_with::replace_with_or_abort(&mut self.model, |m| m.map(&mut blend));
         self.updates += 1;
     }

@@ -52,12 +52,12 @@ pub fn train_evaluator(
     let bar = progress::bar(cfg.steps, "evaluator");
     let mut clock = Instant::now();
     for step in 0..cfg.steps {
-        let _warm = Warm::start();
         ad.seed(seed::derive(seed_value, "evaluator/step", step));
         let batch = loader
             .next_batch()
             .map_err(|e| e.to_string())?
             .expect("training data repeats");
+        let _warm = Warm::start();
         let images = batch.tensor(&ad);
         let pooled = Tensor::from_data(text.embed(&batch.captions)?.into_data(), &ad);
         let loss = symmetric_info_nce(
