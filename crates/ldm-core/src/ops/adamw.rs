@@ -48,7 +48,7 @@ mod tests {
     use burn::backend::flex::FlexTensor;
     use burn::tensor::TensorData;
 
-    use super::super::{flex_adamw, stock::stock_adamw};
+    use super::super::{f32_bits, flex_adamw, stock::stock_adamw};
     use super::*;
 
     fn wavy(n: usize, phase: f32, f: fn(f32) -> f32) -> FlexTensor {
@@ -77,14 +77,7 @@ mod tests {
                 wavy(n, 2.0, |x| x),
             );
             let v = wavy(n, 3.0, |x| x * x * 0.1); // a second moment: not negative
-            let bits = |t: FlexTensor| -> Vec<u32> {
-                t.into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.to_bits())
-                    .collect()
-            };
+            let bits = |t: FlexTensor| f32_bits(t.into_data());
             let (pa, ma, va) = flex_adamw::step(p.clone(), g.clone(), m.clone(), v.clone(), s);
             let (pb, mb, vb) = stock_adamw::<Flex>(p, g, m, v, s);
             assert!(bits(pa) == bits(pb) && bits(ma) == bits(mb) && bits(va) == bits(vb));

@@ -357,7 +357,7 @@ impl FastOps for Flex {
         v: FloatTensor<Self>,
         s: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        if flex_adamw::covers(&p, &g, &m, &v) {
+        if flex::f32_alike(&[&p, &g, &m, &v]) {
             flex_adamw::step(p, g, m, v, s)
         } else {
             stock_adamw::<Self>(p, g, m, v, s)
@@ -365,7 +365,7 @@ impl FastOps for Flex {
     }
 
     fn fast_sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        if flex_params::covers(&x, None) {
+        if flex::f32_alike(&[&x]) {
             flex_params::sum_squares(x)
         } else {
             stock_sum_squares::<Self>(x)
@@ -373,7 +373,7 @@ impl FastOps for Flex {
     }
 
     fn fast_scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self> {
-        if flex_params::covers(&x, None) {
+        if flex::f32_alike(&[&x]) {
             flex_params::scale(x, factor)
         } else {
             stock_scale::<Self>(x, factor)
@@ -381,7 +381,7 @@ impl FastOps for Flex {
     }
 
     fn fast_blend(avg: FloatTensor<Self>, new: FloatTensor<Self>, keep: f64) -> FloatTensor<Self> {
-        if flex_params::covers(&avg, Some(&new)) {
+        if flex::f32_alike(&[&avg, &new]) {
             flex_params::blend(avg, new, keep)
         } else {
             stock_blend::<Self>(avg, new, keep)

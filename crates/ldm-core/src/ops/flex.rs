@@ -25,6 +25,13 @@ pub fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
     )
 }
 
+/// Whether the tensors are all f32 of one shape: what the elementwise kernels take (others
+/// go to the stock composition).
+pub fn f32_alike(ts: &[&FlexTensor]) -> bool {
+    ts.iter()
+        .all(|t| t.dtype() == DType::F32 && t.shape() == ts[0].shape())
+}
+
 /// A contiguous f32 tensor of `shape` over `data`.
 pub fn f32_tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::new(

@@ -11,22 +11,15 @@
 
 use std::mem::MaybeUninit;
 
+use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
-use burn::backend::{DType, TensorMetadata};
 use rayon::prelude::*;
 
 use super::AdamStep;
 use super::flex::{CHUNK, Kernel, f32_contiguous, f32_tensor, run_wide};
 
-/// Whether [`step`] takes these: f32 tensors of one shape.
-pub fn covers(p: &FlexTensor, g: &FlexTensor, m: &FlexTensor, v: &FlexTensor) -> bool {
-    let shape = p.shape();
-    [p, g, m, v]
-        .iter()
-        .all(|t| t.dtype() == DType::F32 && t.shape() == shape)
-}
-
-/// The updated parameter, first and second moment, for tensors [`covers`] takes. Tensors
+/// The updated parameter, first and second moment, for f32 tensors of one shape
+/// ([`super::flex::f32_alike`]). Tensors
 /// nothing else holds (the moments, usually) are updated in place.
 pub fn step(
     p: FlexTensor,
@@ -38,7 +31,7 @@ pub fn step(
     let n = p.shape().num_elements();
     let shape = p.shape();
     let (p, g) = (f32_contiguous(p), f32_contiguous(g));
-    let (p, g) = (p.expect("covered: f32"), g.expect("covered: f32"));
+    let (p, g) = (p.expect("f32 (f32_alike)"), g.expect("f32 (f32_alike)"));
     let (mut m, mut v) = (unique(m), unique(v));
     // The parameter goes to a new buffer (updated in place, the next forward pass ran 2-5 ms
     // slower in alternated runs, for reasons not found), written once by the update: no copy
@@ -59,7 +52,7 @@ pub fn step(
 
 /// `t` as a contiguous f32 tensor that nothing else holds (copied when shared).
 fn unique(t: FlexTensor) -> FlexTensor {
-    let t = f32_contiguous(t).expect("covered: f32");
+    let t = f32_contiguous(t).expect("f32 (f32_alike)");
     if t.is_unique() {
         return t;
     }

@@ -46,3 +46,10 @@ pub use layout::contiguous;
 pub use linear::linear;
 pub use norm::{group_norm, group_norm_silu, layer_norm};
 pub use params::{blend, scale, sum_squares};
+
+/// The bit patterns of f32 data, for tests that compare results to the bit.
+#[cfg(test)]
+pub(crate) fn f32_bits(data: burn::tensor::TensorData) -> Vec<u32> {
+    let values = data.try_to_vec::<f32>().expect("f32 data");
+    values.iter().map(|x| x.to_bits()).collect()
+}

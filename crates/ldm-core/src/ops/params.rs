@@ -37,13 +37,10 @@ pub fn blend<const D: usize>(avg: Tensor<D>, new: Tensor<D>, keep: f64) -> Tenso
 mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
+    use super::super::f32_bits;
+
     fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
-        t.into_data()
-            .try_to_vec::<f32>()
-            .unwrap()
-            .iter()
-            .map(|x| x.to_bits())
-            .collect()
+        f32_bits(t.into_data())
     }
 
     /// Over several of the kernels' chunks and a ragged end.

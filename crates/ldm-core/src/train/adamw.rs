@@ -90,13 +90,7 @@ mod tests {
     fn bits(l: &Linear) -> Vec<u32> {
         let mut out: Vec<u32> = Vec::new();
         for t in [l.weight.val(), l.bias.as_ref().unwrap().val().unsqueeze()] {
-            out.extend(
-                t.into_data()
-                    .try_to_vec::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits()),
-            );
+            out.extend(crate::ops::f32_bits(t.into_data()));
         }
         out
     }
