@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Device, Distribution, Tensor, TensorData};
 use ldm_core::ops::{FastOps, gelu, silu};
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ use ldm_autoencoder::losses::{GanLoss, PixelLoss};
 use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
-use ldm_core::train::{Ema, adamw, clip_global_norm};
+use ldm_core::train::{Ema, Precision, adamw, clip_global_norm};
 use ldm_core::warm::Warm;
 use ldm_diffusion::noise::gaussian;
 use ldm_diffusion::samplers::{Sampler, SamplingConfig, generate};
@@ -54,10 +54,13 @@ struct Args {
     min_time: f64,
     /// `ops` only: run just the ops whose name contains this (to profile one op).
     only: String,
+    /// `denoiser` only: what the step computes in (`train::Precision`).
+    precision: Precision,
 }
 
 const USAGE: &str = "usage: train_steps <denoiser|autoencoder|sampling|encoding|ops> \
-[--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS] [--only OP]";
+[--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS] [--only OP] \
+[--precision f32|bf16]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -68,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         threads: None,
         min_time: 0.5,
         only: String::new(),
+        precision: Precision::F32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -90,6 +94,11 @@ fn parse_args() -> Result<Args, String> {
                 args.min_time = v.parse().map_err(|_| format!("--min-time: {v}"))?;
             }
             "--only" => args.only = value("--only")?,
+            "--precision" => {
+                let v = value("--precision")?;
+                args.precision = serde_json::from_value(json!(v))
+                    .map_err(|_| format!("--precision: f32 or bf16, not {v}"))?;
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s if args.bench.is_empty() => args.bench = s.to_string(),
@@ -243,8 +252,9 @@ fn images(b: usize, device: &Device) -> Tensor<4> {
 }
 
 /// One `train-denoiser` step on random latents and text: noise at random timesteps, forward,
-/// weighted MSE, backward, global-norm clip at 1, AdamW, EMA update.
-fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
+/// weighted MSE, backward, global-norm clip at 1, AdamW, EMA update; the forward and backward
+/// in `precision`, as `train-denoiser` runs them.
+fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
     let ad = Device::flex().autodiff();
     ad.seed(0);
     let mut unet = unet_config().init(LATENT[0], CTX_DIM, &ad);
@@ -272,7 +282,14 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
             ts.iter().map(|&x| x as f32).collect::<Vec<_>>().as_slice(),
             &ad,
         );
-        let pred = unet.forward(x_t, t_in, context(b, &ad), Some(pad.clone()));
+        let pred = unet
+            .forward(
+                x_t.cast(precision.dtype()),
+                t_in,
+                context(b, &ad),
+                Some(pad.clone()),
+            )
+            .cast(DType::F32);
         let loss = weighted_mse(pred, target, &diffusion.loss_weights(&schedule, &ts));
         let _ = loss.clone().into_scalar::<f64>();
         let t1 = Instant::now();
@@ -298,7 +315,11 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize) {
         b,
         warmup,
         &times,
-        json!({ "params": { "unet": params }, "phases_ms": phases.medians() }),
+        json!({
+            "params": { "unet": params },
+            "precision": precision.name(),
+            "phases_ms": phases.medians(),
+        }),
     );
 }
 
@@ -471,6 +492,7 @@ fn main() {
             steps.unwrap_or(10),
             warmup.unwrap_or(2),
             batch.unwrap_or(16),
+            args.precision,
         ),
         "autoencoder" => {
             bench_autoencoder(steps.unwrap_or(4), warmup.unwrap_or(1), batch.unwrap_or(16))

@@ -5,6 +5,7 @@
 #                         [--threads N] [--rounds R] [--quiet-wait SECONDS]
 #                         [--omp-wait passive|active|unset]
 #                         [--steps N] [--warmup N] [--batch N] [--only OP]
+#                         [--precision f32|bf16]
 #
 # Builds the Rust benchmark once (release), then for each benchmark runs ldm
 # (benches/train_steps.rs) and PyTorch (scripts/bench_reference.py) alternately,
@@ -17,6 +18,8 @@
 # the denoiser's sizes; forward and forward + backward). `--ops` alone runs only that;
 # `--only OP` keeps just the ops whose name contains OP.
 # --steps/--warmup/--batch override each benchmark's defaults (see benches/README.md).
+# --precision bf16: the denoiser step in mixed precision (ldm's `precision = "bf16"`, PyTorch
+# under torch.autocast(bfloat16)).
 # --quiet-wait S: before each run, wait up to S seconds for other processes to use < 0.3
 # cores (shared machines). Each result line records `others_cores`, the cores other
 # processes used on average during that run; the summary prints its range.
@@ -54,8 +57,8 @@ while [[ $# -gt 0 ]]; do
     --rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
     --quiet-wait) QUIET_WAIT=${2:?--quiet-wait needs a value}; shift ;;
     --omp-wait) OMP_WAIT=${2:?--omp-wait needs a value}; shift ;;
-    --steps | --warmup | --batch | --only) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
-    -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --steps | --warmup | --batch | --only | --precision) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
+    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
@@ -189,6 +192,10 @@ print(f"\n{r0['started']}  commit {r0['commit']}  {r0['cpu']} ({r0['nproc']} cor
       f"OMP_WAIT_POLICY {','.join(sorted({r['omp_wait_policy'] for r in rows if 'omp_wait_policy' in r}))}\n")
 
 steps = [r for r in rows if r["bench"] != "ops"]
+for r in steps:
+    # A mixed-precision run is its own row.
+    if r.get("precision", "f32") != "f32":
+        r["bench"] += f" {r['precision']}"
 if steps:
     print("| benchmark | threads | ldm steps/s | PyTorch steps/s | ldm / PyTorch | ldm peak MB "
           "| PyTorch peak MB | memory ldm / PyTorch | PyTorch peak above import MB | others' cores |")

@@ -45,6 +45,8 @@ ap.add_argument("--batch", type=int)
 ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0))
 ap.add_argument("--min-time", type=float, default=0.5, help="ops: minimum seconds timed per op")
 ap.add_argument("--only", default="", help="ops: run just the ops whose name contains this")
+ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                help="denoiser: forward and backward under torch.autocast(bfloat16) for bf16")
 ap.add_argument("--expect-params", help="JSON object of ldm's parameter counts to check against")
 args = ap.parse_args()
 
@@ -609,7 +611,10 @@ def bench_denoiser(steps, warmup, b):
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = noise
         ctx = torch.randn(b, CTX_LEN, CTX_DIM)
-        pred = unet(x_t, ts.float(), ctx, pad)
+        # Mixed precision as PyTorch users run it; the loss in f32 (ldm: train::Precision).
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            pred = unet(x_t, ts.float(), ctx, pad)
+        pred = pred.float()
         weights = torch.ones(b)
         loss = ((pred - target).square().reshape(b, -1).mean(dim=1) * weights).mean()
         loss.item()
@@ -634,7 +639,8 @@ def bench_denoiser(steps, warmup, b):
             phases.add("clip", (t3 - t2) * 1e3)
             phases.add("optimizer", (t4 - t3) * 1e3)
             phases.add("ema", (t5 - t4) * 1e3)
-    report("denoiser", b, warmup, times, params={"unet": count(unet)}, phases_ms=phases.medians())
+    report("denoiser", b, warmup, times, params={"unet": count(unet)}, precision=args.precision,
+           phases_ms=phases.medians())
 
 
 def bench_autoencoder(steps, warmup, b):

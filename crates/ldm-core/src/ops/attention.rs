@@ -3,13 +3,14 @@
 //! `burn::tensor::module::attention` with the padding mask.
 
 use burn::backend::Dispatch;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, DType, Tensor};
 
 use super::FastOps;
+use super::precision::in_f32;
 
 /// `q` `[B, N, H·D]` attends to `k`, `v` `[B, L, H·D]` with `heads` heads and scores scaled
 /// by 1/√D; `pad` `[B, L]` is true at keys that receive no attention (at least one key per
-/// image must be free). Output `[B, N, H·D]`.
+/// image must be free). Output `[B, N, H·D]`, computed in f32 and returned in `q`'s dtype.
 pub fn attention(
     q: Tensor<3>,
     k: Tensor<3>,
@@ -22,13 +23,15 @@ pub fn attention(
         Some(p) => p.float(),
         None => Tensor::zeros([b, l], &k.device()),
     };
-    Tensor::from_dispatch(<Dispatch as FastOps>::fast_attention(
-        q.into_dispatch(),
-        k.into_dispatch(),
-        v.into_dispatch(),
-        pad.into_dispatch(),
-        heads,
-    ))
+    in_f32(q, |q| {
+        Tensor::from_dispatch(<Dispatch as FastOps>::fast_attention(
+            q.into_dispatch(),
+            k.cast(DType::F32).into_dispatch(),
+            v.cast(DType::F32).into_dispatch(),
+            pad.cast(DType::F32).into_dispatch(),
+            heads,
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 
 use super::FastOps;
 
-/// `conv.forward(x)`, through ldm's kernels.
+/// `conv.forward(x)`, through ldm's kernels, in `x`'s dtype (the weights are cast to it).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let (vertical, horizontal) = match conv.padding {
         PaddingConfig2d::Valid => ((0, 0), (0, 0)),
@@ -23,20 +23,23 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.dilation,
         conv.groups,
     );
+    let dtype = x.dtype();
     match &conv.bias {
         // The bias is added inside the operation, and its gradient summed there.
         Some(b) => Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d_bias(
             x.into_dispatch(),
-            conv.weight.val().into_dispatch(),
-            b.val().into_dispatch(),
+            conv.weight.val().cast(dtype).into_dispatch(),
+            b.val().cast(dtype).into_dispatch(),
             options,
         )),
         None => conv2d_weights(x, conv.weight.val(), options),
     }
 }
 
-/// `burn::tensor::module::conv2d(x, weight, None, options)`, through ldm's kernels.
+/// `burn::tensor::module::conv2d(x, weight, None, options)`, through ldm's kernels, in `x`'s
+/// dtype.
 pub fn conv2d_weights(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tensor<4> {
+    let weight = weight.cast(x.dtype());
     Tensor::<4>::from_dispatch(<Dispatch as FastOps>::fast_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),

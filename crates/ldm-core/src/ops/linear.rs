@@ -13,7 +13,8 @@ use burn::tensor::Tensor;
 
 use super::FastOps;
 
-/// `linear.forward(x)` for any rank, computed on the rows of `x` flattened to a matrix.
+/// `linear.forward(x)` for any rank, computed on the rows of `x` flattened to a matrix, in
+/// `x`'s dtype (the weights are cast to it).
 pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     if D < 2 {
         return linear.forward(x);
@@ -22,9 +23,15 @@ pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     let features = dims[D - 1];
     let rows = dims[..D - 1].iter().product::<usize>();
     let x: Tensor<2> = x.reshape([rows, features]);
-    let (x, w) = (x.into_dispatch(), linear.weight.val().into_dispatch());
+    let dtype = x.dtype();
+    let (x, w) = (
+        x.into_dispatch(),
+        linear.weight.val().cast(dtype).into_dispatch(),
+    );
     let y = Tensor::<2>::from_dispatch(match &linear.bias {
-        Some(b) => <Dispatch as FastOps>::fast_linear_bias(x, w, b.val().into_dispatch()),
+        Some(b) => {
+            <Dispatch as FastOps>::fast_linear_bias(x, w, b.val().cast(dtype).into_dispatch())
+        }
         None => <Dispatch as FastOps>::fast_linear(x, w),
     });
     dims[D - 1] = y.dims()[1];

@@ -35,6 +35,7 @@ mod linear;
 mod math;
 mod norm;
 mod params;
+mod precision;
 mod stock;
 
 pub use activation::{geglu, gelu, silu};

@@ -1,12 +1,14 @@
 //! `GroupNorm` modules run through [`FastOps::fast_group_norm`], alone or fused with the SiLU
 //! that follows them: same parameters, same result as `GroupNorm::forward` (then `silu`).
-//! `LayerNorm` modules run through [`FastOps::fast_layer_norm`] the same way.
+//! `LayerNorm` modules run through [`FastOps::fast_layer_norm`] the same way. Both compute in
+//! f32 and return their input's dtype.
 
 use burn::backend::Dispatch;
 use burn::nn::{GroupNorm, LayerNorm};
 use burn::tensor::Tensor;
 
 use super::FastOps;
+use super::precision::in_f32;
 
 /// `norm.forward(x)`, through ldm's kernels.
 pub fn group_norm<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
@@ -25,12 +27,14 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, x: Tensor<D>) 
     let Some(beta) = &norm.beta else {
         return norm.forward(x);
     };
-    Tensor::from_dispatch(<Dispatch as FastOps>::fast_layer_norm(
-        x.into_dispatch(),
-        norm.gamma.val().into_dispatch(),
-        beta.val().into_dispatch(),
-        epsilon,
-    ))
+    in_f32(x, |x| {
+        Tensor::from_dispatch(<Dispatch as FastOps>::fast_layer_norm(
+            x.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            beta.val().into_dispatch(),
+            epsilon,
+        ))
+    })
 }
 
 fn fused<const D: usize>(norm: &GroupNorm, x: Tensor<D>, silu: bool) -> Tensor<D> {
@@ -39,14 +43,16 @@ fn fused<const D: usize>(norm: &GroupNorm, x: Tensor<D>, silu: bool) -> Tensor<D
         let y = norm.forward(x);
         return if silu { super::silu(y) } else { y };
     };
-    Tensor::from_dispatch(<Dispatch as FastOps>::fast_group_norm(
-        x.into_dispatch(),
-        gamma.val().into_dispatch(),
-        beta.val().into_dispatch(),
-        norm.num_groups,
-        norm.epsilon,
-        silu,
-    ))
+    in_f32(x, |x| {
+        Tensor::from_dispatch(<Dispatch as FastOps>::fast_group_norm(
+            x.into_dispatch(),
+            gamma.val().into_dispatch(),
+            beta.val().into_dispatch(),
+            norm.num_groups,
+            norm.epsilon,
+            silu,
+        ))
+    })
 }
 
 #[cfg(test)]

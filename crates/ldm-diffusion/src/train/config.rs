@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
-use ldm_core::train::{LrConfig, LrShape, OnNan};
+use ldm_core::train::{LrConfig, LrShape, OnNan, Precision};
 
 use crate::samplers::SamplingConfig;
 use crate::unet::UNetConfig;
@@ -30,6 +30,10 @@ pub struct DenoiserTrainConfig {
     pub grad_clip: f64,
     /// EMA of the weights, used for validation samples and saved as the final model.
     pub ema_decay: f64,
+    /// What the training steps compute in: "f32", or "bf16" (mixed precision: bf16
+    /// convolutions and linear layers on f32 weights; norms, attention and the loss in f32).
+    /// Validation, preview grids and the saved model use the f32 weights as they are.
+    pub precision: Precision,
     pub log_every: u64,
     pub val_every: u64,
     /// Held-out latents in the validation loss (each at every validation timestep).
@@ -67,6 +71,7 @@ impl Default for DenoiserTrainConfig {
             weight_decay: 0.0,
             grad_clip: 1.0,
             ema_decay: 0.999,
+            precision: Precision::F32,
             log_every: 25,
             val_every: 500,
             val_latents: 256,

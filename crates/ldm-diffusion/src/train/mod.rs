@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use rand::Rng;
 
 use ldm_core::checkpoint::Start;
@@ -84,6 +84,7 @@ pub fn train<T: TextModel>(
     text_description: serde_json::Value,
 ) -> Result<DenoiserInfo, String> {
     let t = &cfg.train;
+    t.precision.check(device)?;
     let ad = device.clone().autodiff();
     let shape = latents.manifest.shape;
     let scale = latents.manifest.scale_factor;
@@ -170,7 +171,15 @@ pub fn train<T: TextModel>(
                 ts.iter().map(|&x| x as f32).collect::<Vec<_>>().as_slice(),
                 &ad,
             );
-            let pred = state.unet.forward(x_t, t_in, cond.context, Some(cond.pad));
+            let pred = state
+                .unet
+                .forward(
+                    x_t.cast(t.precision.dtype()),
+                    t_in,
+                    cond.context,
+                    Some(cond.pad),
+                )
+                .cast(DType::F32);
             let weights = diffusion.loss_weights(&schedule, &ts);
             let loss = weighted_mse(pred, target, &weights).div_scalar(t.grad_accum as f64);
             loss_sum += loss.clone().into_scalar::<f64>();

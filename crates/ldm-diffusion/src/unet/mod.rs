@@ -201,6 +201,9 @@ impl UNet {
     /// The raw prediction (eps, v or x0, as trained) for latents `x` `[B, C, h, w]` at
     /// timesteps `t` `[B]`, given text tokens `context` `[B, L, D]` whose padding positions
     /// are true in `pad` `[B, L]`. h and w must be divisible by 2^(levels - 1).
+    ///
+    /// The network computes in `x`'s dtype (bf16 in a mixed-precision step) and returns it:
+    /// the timestep embedding (a small MLP, run in f32) and the context are cast to it.
     pub fn forward(
         &self,
         x: Tensor<4>,
@@ -208,7 +211,9 @@ impl UNet {
         context: Tensor<3>,
         pad: Option<Tensor<2, Bool>>,
     ) -> Tensor<4> {
-        let temb = self.time.forward(t);
+        let dtype = x.dtype();
+        let temb = self.time.forward(t).cast(dtype);
+        let context = context.cast(dtype);
         let mut h = conv2d(&self.conv_in, x);
         let mut skips = vec![h.clone()];
         for level in &self.down {
@@ -242,7 +247,7 @@ impl UNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{DType, Distribution};
 
     #[test]
     fn shapes_zero_init_and_padding_mask() {
@@ -290,6 +295,59 @@ mod tests {
         assert!(diff.into_scalar::<f32>() > 1e-3);
     }
 
+    /// A bf16 forward (a mixed-precision step) runs through every layer, returns bf16 close
+    /// to the f32 forward, and the f32 weights get f32 gradients close to the f32 step's.
+    #[test]
+    fn bf16_forward_is_close_and_weights_get_f32_gradients() {
+        let ad = Device::flex().autodiff();
+        ad.seed(0);
+        let cfg = UNetConfig {
+            base_channels: 16,
+            channel_mult: vec![1, 2],
+            norm_groups: 8,
+            heads: 2,
+            ..Default::default()
+        };
+        let unet = cfg.init(4, 12, &ad).map(&mut Perturb);
+        let x = Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
+        let t = Tensor::<1>::from_floats([10.0, 500.0], &ad);
+        let ctx = Tensor::<3>::random([2, 5, 12], Distribution::Normal(0.0, 1.0), &ad);
+        let pad = Tensor::<2, Bool>::from_data([[false, false, true, true, true]; 2], &ad);
+        let run = |dtype: DType| {
+            let y = unet.forward(
+                x.clone().cast(dtype),
+                t.clone(),
+                ctx.clone(),
+                Some(pad.clone()),
+            );
+            assert_eq!(y.dtype(), dtype);
+            let y = y.cast(DType::F32);
+            let grads = y.clone().square().mean().backward();
+            let g_in = unet.conv_in.weight.grad(&grads).unwrap();
+            let g_out = unet.conv_out.weight.grad(&grads).unwrap();
+            (y.inner(), g_in, g_out)
+        };
+        let (full, half) = (run(DType::F32), run(DType::BF16));
+        let rel = |a: Tensor<4>, b: Tensor<4>| {
+            assert_eq!(a.dtype(), DType::F32);
+            let norm = |t: Tensor<4>| t.square().sum().sqrt().into_scalar::<f32>();
+            norm(a - b.clone()) / norm(b)
+        };
+        // Relative L2 errors, measured: 0.5% (output), 6.2% (input conv's gradient), 0.24%
+        // (output conv's). Rounding compounds with depth: the input conv's gradient comes
+        // back through every layer (about 2% at the middle block, per parameter), smoothly,
+        // with no layer that jumps.
+        let errs = [
+            rel(half.0, full.0),
+            rel(half.1, full.1),
+            rel(half.2, full.2),
+        ];
+        assert!(
+            errs[0] < 0.02 && errs[1] < 0.12 && errs[2] < 0.02,
+            "{errs:?}"
+        );
+    }
+
     /// Adds a constant to every weight (zero-initialised ones included).
     struct Perturb;
     impl burn::module::ModuleMapper for Perturb {
@@ -297,7 +355,8 @@ mod tests {
             &mut self,
             p: burn::module::Param<Tensor<D>>,
         ) -> burn::module::Param<Tensor<D>> {
-            p.map(|t| t.add_scalar(0.01))
+            // Still a leaf that tracks its gradient on an autodiff device.
+            p.map(|t| t.add_scalar(0.01).detach().require_grad())
         }
     }
 }

@@ -1,0 +1,155 @@
+//! How the operations treat a lower-precision input (a bf16 step, see
+//! `train::Precision`): convolutions and linear layers compute in their input's dtype, on
+//! weights cast to it; norms and attention compute in f32 and return their input's dtype.
+
+use burn::tensor::{DType, Tensor};
+
+/// `f(x)` computed in f32 for an input of any float dtype, returned in the input's dtype:
+/// for norms' statistics and attention's softmax, whose sums lose too much in bf16's 8-bit
+/// mantissa. An f32 input goes straight through.
+pub(super) fn in_f32<const D: usize, const E: usize>(
+    x: Tensor<D>,
+    f: impl FnOnce(Tensor<D>) -> Tensor<E>,
+) -> Tensor<E> {
+    let dtype = x.dtype();
+    if dtype == DType::F32 {
+        return f(x);
+    }
+    f(x.cast(DType::F32)).cast(dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
+    use burn::tensor::{DType, Device, Distribution, Gradients, Tensor};
+
+    /// max |a - b| / max |b|.
+    fn rel<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        let scale = b.clone().abs().max().into_scalar::<f32>();
+        (a - b).abs().max().into_scalar::<f32>() / scale
+    }
+
+    /// `f` on a bf16 copy of `x` returns bf16 within `tol` (relative to the largest value) of
+    /// `f` on `x` itself; the gradients of `x` and of the f32 weights (`weights` picks them
+    /// out of the gradients, flattened) come back f32 and within `tol` of the f32 ones.
+    fn check<const D: usize, const E: usize>(
+        what: &str,
+        x: Tensor<D>,
+        f: impl Fn(Tensor<D>) -> Tensor<E>,
+        weights: impl Fn(&Gradients) -> Vec<Tensor<1>>,
+        tol: f32,
+    ) {
+        let g = f(x.clone()).random_like(Distribution::Normal(0.0, 1.0));
+        let run = |dtype: DType| {
+            let x = x.clone().detach().require_grad();
+            let y = f(x.clone().cast(dtype));
+            assert_eq!(y.dtype(), dtype, "{what}: output dtype");
+            let y = y.cast(DType::F32);
+            let grads = (y.clone() * g.clone()).sum().backward();
+            let mut gs = weights(&grads);
+            gs.push(x.grad(&grads).unwrap().flatten::<1>(0, D - 1));
+            (y.inner(), gs)
+        };
+        let (full, half) = (run(DType::F32), run(DType::BF16));
+        let err = rel(half.0, full.0);
+        assert!(err < tol, "{what}: output off by {err}");
+        for (i, (h, f)) in half.1.into_iter().zip(full.1).enumerate() {
+            assert_eq!(h.dtype(), DType::F32, "{what}: gradient {i} dtype");
+            let err = rel(h, f);
+            assert!(err < tol, "{what}: gradient {i} off by {err}");
+        }
+    }
+
+    /// bf16 keeps 8 bits of mantissa (relative rounding 2^-9); sums of a few hundred rounded
+    /// products stay within 2% of the largest value.
+    const TOL: f32 = 0.02;
+
+    #[test]
+    fn bf16_activations_compute_in_bf16_with_f32_weights() {
+        let ad = Device::flex().autodiff();
+        ad.seed(1);
+        let normal = Distribution::Normal(0.0, 1.0);
+
+        let conv = Conv2dConfig::new([8, 16], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&ad);
+        check(
+            "conv2d",
+            Tensor::<4>::random([2, 8, 6, 6], normal, &ad),
+            |x| super::super::conv2d(&conv, x),
+            |g| {
+                vec![
+                    conv.weight.grad(g).unwrap().flatten::<1>(0, 3),
+                    conv.bias.as_ref().unwrap().grad(g).unwrap(),
+                ]
+            },
+            TOL,
+        );
+
+        let lin = LinearConfig::new(24, 12).init(&ad);
+        check(
+            "linear",
+            Tensor::<3>::random([2, 5, 24], normal, &ad),
+            |x| super::super::linear(&lin, x),
+            |g| {
+                vec![
+                    lin.weight.grad(g).unwrap().flatten::<1>(0, 1),
+                    lin.bias.as_ref().unwrap().grad(g).unwrap(),
+                ]
+            },
+            TOL,
+        );
+
+        // An offset input: the statistics must not be taken in bf16.
+        let gn = GroupNormConfig::new(4, 16).init(&ad);
+        for silu in [false, true] {
+            check(
+                "group norm",
+                Tensor::<4>::random([2, 16, 4, 4], Distribution::Normal(3.0, 1.0), &ad),
+                |x| {
+                    if silu {
+                        super::super::group_norm_silu(&gn, x)
+                    } else {
+                        super::super::group_norm(&gn, x)
+                    }
+                },
+                |g| {
+                    vec![
+                        gn.gamma.as_ref().unwrap().grad(g).unwrap(),
+                        gn.beta.as_ref().unwrap().grad(g).unwrap(),
+                    ]
+                },
+                TOL,
+            );
+        }
+
+        let ln = LayerNormConfig::new(24).init(&ad);
+        check(
+            "layer norm",
+            Tensor::<3>::random([2, 5, 24], Distribution::Normal(3.0, 1.0), &ad),
+            |x| super::super::layer_norm(&ln, 1e-5, x),
+            |g| {
+                vec![
+                    ln.gamma.grad(g).unwrap(),
+                    ln.beta.as_ref().unwrap().grad(g).unwrap(),
+                ]
+            },
+            TOL,
+        );
+
+        // Keys and values from a second tensor that stays f32, as the UNet's context would
+        // be without its cast.
+        let kv = Tensor::<3>::random([2, 7, 16], normal, &ad);
+        check(
+            "attention",
+            Tensor::<3>::random([2, 5, 16], normal, &ad),
+            |q| {
+                let kv = kv.clone().cast(q.dtype());
+                super::super::attention(q, kv.clone(), kv, None, 2)
+            },
+            |_| vec![],
+            TOL,
+        );
+    }
+}
