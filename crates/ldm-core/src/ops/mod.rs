@@ -23,6 +23,7 @@ mod fast_ops;
 mod flex;
 mod flex_adamw;
 mod flex_attention;
+mod flex_bf16;
 mod flex_conv;
 mod flex_geglu;
 mod flex_layer_norm;

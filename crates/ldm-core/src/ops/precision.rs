@@ -22,7 +22,8 @@ pub(super) fn in_f32<const D: usize, const E: usize>(
 mod tests {
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::{GroupNormConfig, LayerNormConfig, LinearConfig, PaddingConfig2d};
-    use burn::tensor::{DType, Device, Distribution, Gradients, Tensor};
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{DType, Device, Distribution, Gradients, Tensor, module};
 
     /// max |a - b| / max |b|.
     fn rel<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -41,22 +42,42 @@ mod tests {
         tol: f32,
     ) {
         let g = f(x.clone()).random_like(Distribution::Normal(0.0, 1.0));
-        let run = |dtype: DType| {
-            let x = x.clone().detach().require_grad();
-            let y = f(x.clone().cast(dtype));
-            assert_eq!(y.dtype(), dtype, "{what}: output dtype");
-            let y = y.cast(DType::F32);
-            let grads = (y.clone() * g.clone()).sum().backward();
-            let mut gs = weights(&grads);
-            gs.push(x.grad(&grads).unwrap().flatten::<1>(0, D - 1));
-            (y.inner(), gs)
-        };
-        let (full, half) = (run(DType::F32), run(DType::BF16));
-        let err = rel(half.0, full.0);
+        let half = run(what, &x, &f, &weights, &g, DType::BF16);
+        let full = run(what, &x, &f, &weights, &g, DType::F32);
+        compare(what, half, full, tol);
+    }
+
+    /// `f(x)` in `dtype` (the result cast to f32), and the gradients of `sum(f(x) * g)` by the
+    /// weights and `x`.
+    fn run<const D: usize, const E: usize>(
+        what: &str,
+        x: &Tensor<D>,
+        f: &impl Fn(Tensor<D>) -> Tensor<E>,
+        weights: &impl Fn(&Gradients) -> Vec<Tensor<1>>,
+        g: &Tensor<E>,
+        dtype: DType,
+    ) -> (Tensor<E>, Vec<Tensor<1>>) {
+        let x = x.clone().detach().require_grad();
+        let y = f(x.clone().cast(dtype));
+        assert_eq!(y.dtype(), dtype, "{what}: output dtype");
+        let y = y.cast(DType::F32);
+        let grads = (y.clone() * g.clone()).sum().backward();
+        let mut gs = weights(&grads);
+        gs.push(x.grad(&grads).unwrap().flatten::<1>(0, D - 1));
+        (y.inner(), gs)
+    }
+
+    fn compare<const E: usize>(
+        what: &str,
+        a: (Tensor<E>, Vec<Tensor<1>>),
+        b: (Tensor<E>, Vec<Tensor<1>>),
+        tol: f32,
+    ) {
+        let err = rel(a.0, b.0);
         assert!(err < tol, "{what}: output off by {err}");
-        for (i, (h, f)) in half.1.into_iter().zip(full.1).enumerate() {
-            assert_eq!(h.dtype(), DType::F32, "{what}: gradient {i} dtype");
-            let err = rel(h, f);
+        for (i, (a, b)) in a.1.into_iter().zip(b.1).enumerate() {
+            assert_eq!(a.dtype(), DType::F32, "{what}: gradient {i} dtype");
+            let err = rel(a, b);
             assert!(err < tol, "{what}: gradient {i} off by {err}");
         }
     }
@@ -151,5 +172,81 @@ mod tests {
             |_| vec![],
             TOL,
         );
+    }
+
+    /// On flex, bf16 convolutions and linear layers run through ldm's f32 kernels
+    /// (`flex_bf16`); they give what burn's stock bf16 operations (which GPU backends run)
+    /// give, gradients included, up to bf16 rounding.
+    #[test]
+    fn bf16_kernels_match_the_stock_bf16_operations() {
+        let ad = Device::flex().autodiff();
+        ad.seed(2);
+        let normal = Distribution::Normal(0.0, 1.0);
+        let bf16 = DType::BF16;
+
+        let conv = Conv2dConfig::new([8, 16], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&ad);
+        let bias = conv.bias.as_ref().unwrap();
+        let x = Tensor::<4>::random([2, 8, 6, 6], normal, &ad);
+        let weights = |g: &Gradients| {
+            vec![
+                conv.weight.grad(g).unwrap().flatten::<1>(0, 3),
+                bias.grad(g).unwrap(),
+            ]
+        };
+        let g = conv.forward(x.clone()).random_like(normal);
+        let ours = run(
+            "conv2d",
+            &x,
+            &|x| super::super::conv2d(&conv, x),
+            &weights,
+            &g,
+            bf16,
+        );
+        let stock = |x: Tensor<4>| {
+            module::conv2d(
+                x,
+                conv.weight.val().cast(bf16),
+                Some(bias.val().cast(bf16)),
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            )
+        };
+        let theirs = run("conv2d", &x, &stock, &weights, &g, bf16);
+        compare("conv2d against stock bf16", ours, theirs, 0.01);
+
+        let lin = LinearConfig::new(24, 12).init(&ad);
+        let x = Tensor::<3>::random([2, 5, 24], normal, &ad);
+        let weights = |g: &Gradients| {
+            vec![
+                lin.weight.grad(g).unwrap().flatten::<1>(0, 1),
+                lin.bias.as_ref().unwrap().grad(g).unwrap(),
+            ]
+        };
+        let g = lin.forward(x.clone()).random_like(normal);
+        let ours = run(
+            "linear",
+            &x,
+            &|x| super::super::linear(&lin, x),
+            &weights,
+            &g,
+            bf16,
+        );
+        let stock = |x: Tensor<3>| {
+            module::linear(
+                x,
+                lin.weight.val().cast(bf16),
+                Some(lin.bias.as_ref().unwrap().val().cast(bf16)),
+            )
+        };
+        let theirs = run("linear", &x, &stock, &weights, &g, bf16);
+        compare("linear against stock bf16", ours, theirs, 0.01);
+
+        let silu = |x: Tensor<3>| super::super::silu(x);
+        let g = x.clone().random_like(normal);
+        let ours = run("silu", &x, &silu, &|_| vec![], &g, bf16);
+        let stock = |x: Tensor<3>| burn::tensor::activation::silu(x);
+        let theirs = run("silu", &x, &stock, &|_| vec![], &g, bf16);
+        compare("silu against stock bf16", ours, theirs, 0.01);
     }
 }
