@@ -28,7 +28,7 @@ use ldm_autoencoder::losses::{GanLoss, PixelLoss};
 use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
-use ldm_core::train::{Ema, Precision, adamw, clip_global_norm};
+use ldm_core::train::{Ema, LossScale, Precision, adamw, clip_global_norm, unscale_and_clip};
 use ldm_core::warm::Warm;
 use ldm_diffusion::noise::gaussian;
 use ldm_diffusion::samplers::{Sampler, SamplingConfig, generate};
@@ -54,13 +54,13 @@ struct Args {
     min_time: f64,
     /// `ops` only: run just the ops whose name contains this (to profile one op).
     only: String,
-    /// `denoiser` only: what the step computes in (`train::Precision`).
+    /// `denoiser` only: what the step computes in (`train::Precision`; f16 with loss scaling).
     precision: Precision,
 }
 
 const USAGE: &str = "usage: train_steps <denoiser|autoencoder|sampling|encoding|ops> \
 [--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS] [--only OP] \
-[--precision f32|bf16]";
+[--precision f32|bf16|f16]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -97,7 +97,7 @@ fn parse_args() -> Result<Args, String> {
             "--precision" => {
                 let v = value("--precision")?;
                 args.precision = serde_json::from_value(json!(v))
-                    .map_err(|_| format!("--precision: f32 or bf16, not {v}"))?;
+                    .map_err(|_| format!("--precision: f32, bf16 or f16, not {v}"))?;
             }
             "-h" | "--help" => return Err(USAGE.into()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
@@ -261,6 +261,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
     let params = unet.num_params();
     let mut opt = adamw([0.9, 0.999], 0.0);
     let mut ema = Ema::new(&unet, 0.999);
+    let mut loss_scale = LossScale::new(precision);
     let diffusion = DiffusionConfig::default();
     let schedule = diffusion.schedule();
     let mut rng = ldm_core::seed::rng(0, "bench/denoiser", 0);
@@ -293,13 +294,19 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
         let loss = weighted_mse(pred, target, &diffusion.loss_weights(&schedule, &ts));
         let _ = loss.clone().into_scalar::<f64>();
         let t1 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &unet);
+        let scale = loss_scale.scale;
+        let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &unet);
         let t2 = Instant::now();
-        let (grads, _norm) = clip_global_norm(grads, &unet, 1.0);
+        let (grads, norm) = unscale_and_clip(grads, &unet, scale, 1.0);
         let t3 = Instant::now();
-        unet = opt.step(2e-4, unet, grads);
+        let apply = loss_scale.update(norm);
+        if apply {
+            unet = opt.step(2e-4, unet, grads);
+        }
         let t4 = Instant::now();
-        ema.update(&unet);
+        if apply {
+            ema.update(&unet);
+        }
         let t5 = Instant::now();
         if i >= warmup {
             times.push(ms(t0));

@@ -5,7 +5,7 @@
 #                         [--threads N] [--rounds R] [--quiet-wait SECONDS]
 #                         [--omp-wait passive|active|unset]
 #                         [--steps N] [--warmup N] [--batch N] [--only OP]
-#                         [--precision f32|bf16]
+#                         [--precision f32|bf16|f16]
 #
 # Builds the Rust benchmark once (release), then for each benchmark runs ldm
 # (benches/train_steps.rs) and PyTorch (scripts/bench_reference.py) alternately,
@@ -18,8 +18,8 @@
 # the denoiser's sizes; forward and forward + backward). `--ops` alone runs only that;
 # `--only OP` keeps just the ops whose name contains OP.
 # --steps/--warmup/--batch override each benchmark's defaults (see benches/README.md).
-# --precision bf16: the denoiser step in mixed precision (ldm's `precision = "bf16"`, PyTorch
-# under torch.autocast(bfloat16)).
+# --precision bf16|f16: the denoiser step in mixed precision (ldm's `precision`, PyTorch
+# under torch.autocast; f16 with loss scaling on both sides).
 # --quiet-wait S: before each run, wait up to S seconds for other processes to use < 0.3
 # cores (shared machines). Each result line records `others_cores`, the cores other
 # processes used on average during that run; the summary prints its range.

@@ -45,14 +45,17 @@ ap.add_argument("--batch", type=int)
 ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0") or 0))
 ap.add_argument("--min-time", type=float, default=0.5, help="ops: minimum seconds timed per op")
 ap.add_argument("--only", default="", help="ops: run just the ops whose name contains this")
-ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
-                help="denoiser: forward and backward under torch.autocast(bfloat16) for bf16")
+ap.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
+                help="denoiser: forward and backward under torch.autocast (bf16, or f16 with "
+                     "a GradScaler)")
 ap.add_argument("--expect-params", help="JSON object of ldm's parameter counts to check against")
 args = ap.parse_args()
 
 import torch  # noqa: E402  (after argparse so --help is instant)
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+
+HALF = {"bf16": torch.bfloat16, "f16": torch.float16}
 
 if args.threads:
     torch.set_num_threads(args.threads)
@@ -601,6 +604,8 @@ def bench_denoiser(steps, warmup, b):
     ab = alphas_cumprod()
     pad = pad_mask(b)
     c, h, w = LATENT
+    # f16 scales the loss (ldm: train::LossScale); otherwise the scaler passes through.
+    scaler = torch.amp.GradScaler("cpu", enabled=args.precision == "f16")
     phases, times = Phases(), []
     for i in range(warmup + steps):
         t0 = now()
@@ -612,7 +617,8 @@ def bench_denoiser(steps, warmup, b):
         target = noise
         ctx = torch.randn(b, CTX_LEN, CTX_DIM)
         # Mixed precision as PyTorch users run it; the loss in f32 (ldm: train::Precision).
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with torch.autocast("cpu", dtype=HALF.get(args.precision, torch.float32),
+                            enabled=args.precision in HALF):
             pred = unet(x_t, ts.float(), ctx, pad)
         pred = pred.float()
         weights = torch.ones(b)
@@ -620,11 +626,13 @@ def bench_denoiser(steps, warmup, b):
         loss.item()
         t1 = now()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
         t2 = now()
+        scaler.unscale_(opt)
         global_clip(params, 1.0)
         t3 = now()
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         t4 = now()
         # Ema (ldm_core::train::Ema): decay warm-up min(d, (1 + n) / (10 + n)).
         d = min(0.999, (1 + i) / (10 + i))

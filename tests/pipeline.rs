@@ -27,10 +27,10 @@ fn every_stage_runs_and_the_denoiser_learns() {
         let r = ldm(&repo(), &[stage, cfg, "--run-dir", run_s]);
         assert_eq!(r.status, 0, "{stage} failed: {}", r.stderr);
     }
-    // The same latents for a denoiser trained in mixed precision, below.
-    let bf16 = d.path().join("run-bf16");
+    // The same latents for the denoisers trained in mixed precision, below.
+    let half_base = d.path().join("run-latents");
     let cp = std::process::Command::new("cp")
-        .args(["-r", run_s, bf16.to_str().unwrap()])
+        .args(["-r", run_s, half_base.to_str().unwrap()])
         .status()
         .unwrap();
     assert!(cp.success());
@@ -52,24 +52,46 @@ fn every_stage_runs_and_the_denoiser_learns() {
     println!("denoiser val loss {last:.4}, predicting zeros {base:.4}");
     assert!(last * 3.0 < base, "val loss {last} vs zeros {base}");
 
-    // Mixed precision (bf16 steps on f32 weights) learns as well as f32 from the same start:
-    // the same bar, and within 1.5x of the f32 run's validation loss.
-    let r = ldm(
-        &repo(),
-        &[
-            "train-denoiser",
-            cfg,
-            "--run-dir",
-            bf16.to_str().unwrap(),
-            "--set",
-            "denoiser.train.precision=\"bf16\"",
-        ],
-    );
-    assert_eq!(r.status, 0, "bf16 train-denoiser failed: {}", r.stderr);
-    let half = *metrics(&bf16, "denoiser", "val_loss").last().unwrap();
-    println!("bf16 denoiser val loss {half:.4}");
-    assert!(half * 3.0 < base, "bf16 val loss {half} vs zeros {base}");
-    assert!(half < 1.5 * last, "bf16 val loss {half} vs f32 {last}");
+    // Mixed precision (bf16 or f16 steps on f32 weights) learns as well as f32 from the same
+    // start: the same bar, and within 1.5x of the f32 run's validation loss.
+    for precision in ["bf16", "f16"] {
+        let dir = d.path().join(format!("run-{precision}"));
+        let cp = std::process::Command::new("cp")
+            .args(["-r", half_base.to_str().unwrap(), dir.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(cp.success());
+        let set = format!("denoiser.train.precision=\"{precision}\"");
+        let r = ldm(
+            &repo(),
+            &[
+                "train-denoiser",
+                cfg,
+                "--run-dir",
+                dir.to_str().unwrap(),
+                "--set",
+                &set,
+            ],
+        );
+        assert_eq!(
+            r.status, 0,
+            "{precision} train-denoiser failed: {}",
+            r.stderr
+        );
+        let half = *metrics(&dir, "denoiser", "val_loss").last().unwrap();
+        println!("{precision} denoiser val loss {half:.4}");
+        assert!(
+            half * 3.0 < base,
+            "{precision} val loss {half} vs zeros {base}"
+        );
+        assert!(
+            half < 1.5 * last,
+            "{precision} val loss {half} vs f32 {last}"
+        );
+    }
+    if let Some(scale) = metrics(&d.path().join("run-f16"), "denoiser", "loss_scale").last() {
+        println!("f16 loss scale at the end: {scale}");
+    }
     assert!(
         run.join("samples/denoiser-00000200.png").exists(),
         "preview grid"

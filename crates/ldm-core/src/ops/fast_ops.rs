@@ -7,7 +7,7 @@ use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
-use super::flex_bf16::through_f32;
+use super::flex_half::through_f32;
 use super::stock::{
     stock_adamw, stock_attention, stock_attention_backward, stock_blend, stock_channel_sums,
     stock_column_sums, stock_geglu, stock_geglu_backward, stock_group_norm,

@@ -1,12 +1,12 @@
-//! How the operations treat a lower-precision input (a bf16 step, see
+//! How the operations treat a half-precision input (a bf16 or f16 step, see
 //! `train::Precision`): convolutions and linear layers compute in their input's dtype, on
 //! weights cast to it; norms and attention compute in f32 and return their input's dtype.
 
 use burn::tensor::{DType, Tensor};
 
 /// `f(x)` computed in f32 for an input of any float dtype, returned in the input's dtype:
-/// for norms' statistics and attention's softmax, whose sums lose too much in bf16's 8-bit
-/// mantissa. An f32 input goes straight through.
+/// for norms' statistics and attention's softmax, whose sums lose too much in a half-precision
+/// mantissa (bf16 keeps 8 bits). An f32 input goes straight through.
 pub(super) fn in_f32<const D: usize, const E: usize>(
     x: Tensor<D>,
     f: impl FnOnce(Tensor<D>) -> Tensor<E>,
@@ -31,9 +31,10 @@ mod tests {
         (a - b).abs().max().into_scalar::<f32>() / scale
     }
 
-    /// `f` on a bf16 copy of `x` returns bf16 within `tol` (relative to the largest value) of
-    /// `f` on `x` itself; the gradients of `x` and of the f32 weights (`weights` picks them
-    /// out of the gradients, flattened) come back f32 and within `tol` of the f32 ones.
+    /// `f` on a bf16 (and on an f16) copy of `x` returns that dtype within `tol` (relative to
+    /// the largest value) of `f` on `x` itself; the gradients of `x` and of the f32 weights
+    /// (`weights` picks them out of the gradients, flattened) come back f32 and within `tol`
+    /// of the f32 ones.
     fn check<const D: usize, const E: usize>(
         what: &str,
         x: Tensor<D>,
@@ -42,9 +43,11 @@ mod tests {
         tol: f32,
     ) {
         let g = f(x.clone()).random_like(Distribution::Normal(0.0, 1.0));
-        let half = run(what, &x, &f, &weights, &g, DType::BF16);
         let full = run(what, &x, &f, &weights, &g, DType::F32);
-        compare(what, half, full, tol);
+        for dtype in [DType::BF16, DType::F16] {
+            let half = run(what, &x, &f, &weights, &g, dtype);
+            compare(&format!("{what} {dtype:?}"), half, full.clone(), tol);
+        }
     }
 
     /// `f(x)` in `dtype` (the result cast to f32), and the gradients of `sum(f(x) * g)` by the
@@ -82,12 +85,12 @@ mod tests {
         }
     }
 
-    /// bf16 keeps 8 bits of mantissa (relative rounding 2^-9); sums of a few hundred rounded
-    /// products stay within 2% of the largest value.
+    /// bf16 keeps 8 bits of mantissa (relative rounding 2^-9), f16 11; sums of a few hundred
+    /// rounded products stay within 2% of the largest value.
     const TOL: f32 = 0.02;
 
     #[test]
-    fn bf16_activations_compute_in_bf16_with_f32_weights() {
+    fn half_precision_activations_compute_in_their_dtype_with_f32_weights() {
         let ad = Device::flex().autodiff();
         ad.seed(1);
         let normal = Distribution::Normal(0.0, 1.0);
@@ -122,7 +125,7 @@ mod tests {
             TOL,
         );
 
-        // An offset input: the statistics must not be taken in bf16.
+        // An offset input: the statistics must not be taken in half precision.
         let gn = GroupNormConfig::new(4, 16).init(&ad);
         for silu in [false, true] {
             check(
@@ -174,15 +177,20 @@ mod tests {
         );
     }
 
-    /// On flex, bf16 convolutions and linear layers run through ldm's f32 kernels
-    /// (`flex_bf16`); they give what burn's stock bf16 operations (which GPU backends run)
-    /// give, gradients included, up to bf16 rounding.
+    /// On flex, bf16 and f16 convolutions, linear layers and SiLU run through ldm's f32
+    /// kernels (`flex_half`); they give what burn's stock operations in those dtypes (which
+    /// GPU backends run) give, gradients included, up to rounding.
     #[test]
-    fn bf16_kernels_match_the_stock_bf16_operations() {
+    fn half_kernels_match_the_stock_operations() {
+        for dtype in [DType::BF16, DType::F16] {
+            kernels_match_stock(dtype);
+        }
+    }
+
+    fn kernels_match_stock(half: DType) {
         let ad = Device::flex().autodiff();
         ad.seed(2);
         let normal = Distribution::Normal(0.0, 1.0);
-        let bf16 = DType::BF16;
 
         let conv = Conv2dConfig::new([8, 16], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -202,18 +210,23 @@ mod tests {
             &|x| super::super::conv2d(&conv, x),
             &weights,
             &g,
-            bf16,
+            half,
         );
         let stock = |x: Tensor<4>| {
             module::conv2d(
                 x,
-                conv.weight.val().cast(bf16),
-                Some(bias.val().cast(bf16)),
+                conv.weight.val().cast(half),
+                Some(bias.val().cast(half)),
                 ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
             )
         };
-        let theirs = run("conv2d", &x, &stock, &weights, &g, bf16);
-        compare("conv2d against stock bf16", ours, theirs, 0.01);
+        let theirs = run("conv2d", &x, &stock, &weights, &g, half);
+        compare(
+            &format!("conv2d {half:?} against stock"),
+            ours,
+            theirs,
+            0.01,
+        );
 
         let lin = LinearConfig::new(24, 12).init(&ad);
         let x = Tensor::<3>::random([2, 5, 24], normal, &ad);
@@ -230,23 +243,28 @@ mod tests {
             &|x| super::super::linear(&lin, x),
             &weights,
             &g,
-            bf16,
+            half,
         );
         let stock = |x: Tensor<3>| {
             module::linear(
                 x,
-                lin.weight.val().cast(bf16),
-                Some(lin.bias.as_ref().unwrap().val().cast(bf16)),
+                lin.weight.val().cast(half),
+                Some(lin.bias.as_ref().unwrap().val().cast(half)),
             )
         };
-        let theirs = run("linear", &x, &stock, &weights, &g, bf16);
-        compare("linear against stock bf16", ours, theirs, 0.01);
+        let theirs = run("linear", &x, &stock, &weights, &g, half);
+        compare(
+            &format!("linear {half:?} against stock"),
+            ours,
+            theirs,
+            0.01,
+        );
 
         let silu = |x: Tensor<3>| super::super::silu(x);
         let g = x.clone().random_like(normal);
-        let ours = run("silu", &x, &silu, &|_| vec![], &g, bf16);
+        let ours = run("silu", &x, &silu, &|_| vec![], &g, half);
         let stock = |x: Tensor<3>| burn::tensor::activation::silu(x);
-        let theirs = run("silu", &x, &stock, &|_| vec![], &g, bf16);
-        compare("silu against stock bf16", ours, theirs, 0.01);
+        let theirs = run("silu", &x, &stock, &|_| vec![], &g, half);
+        compare(&format!("silu {half:?} against stock"), ours, theirs, 0.01);
     }
 }

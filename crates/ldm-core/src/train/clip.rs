@@ -40,8 +40,21 @@ impl ModuleVisitor for Scale<'_> {
 /// Scale `grads` so their global L2 norm is at most `max_norm` (no-op when `max_norm <= 0`).
 /// Returns the norm before clipping, for logging.
 pub fn clip_global_norm<M: Module>(
+    grads: GradientsParams,
+    model: &M,
+    max_norm: f64,
+) -> (GradientsParams, f64) {
+    unscale_and_clip(grads, model, 1.0, max_norm)
+}
+
+/// Gradients of a scaled loss (`LossScale`) divided by `loss_scale`, then clipped to
+/// `max_norm` as [`clip_global_norm`] does, in one pass over them. Returns the unscaled norm
+/// before clipping: not finite when the scaled gradients overflowed (they are then left as
+/// they are, for the step to be skipped).
+pub fn unscale_and_clip<M: Module>(
     mut grads: GradientsParams,
     model: &M,
+    loss_scale: f64,
     max_norm: f64,
 ) -> (GradientsParams, f64) {
     let mut v = SquaredNorm {
@@ -49,11 +62,20 @@ pub fn clip_global_norm<M: Module>(
         total: None,
     };
     model.visit(&mut v);
-    let norm = v.total.map_or(0.0, |t| (t.into_scalar::<f64>()).sqrt());
-    if max_norm > 0.0 && norm > max_norm {
+    let norm = v.total.map_or(0.0, |t| (t.into_scalar::<f64>()).sqrt()) / loss_scale;
+    if !norm.is_finite() {
+        return (grads, norm);
+    }
+    let clip = if max_norm > 0.0 && norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    };
+    let factor = clip / loss_scale;
+    if factor != 1.0 {
         let mut s = Scale {
             grads: &mut grads,
-            factor: max_norm / (norm + 1e-6),
+            factor,
         };
         model.visit(&mut s);
     }

@@ -30,9 +30,10 @@ pub struct DenoiserTrainConfig {
     pub grad_clip: f64,
     /// EMA of the weights, used for validation samples and saved as the final model.
     pub ema_decay: f64,
-    /// What the training steps compute in: "f32", or "bf16" (mixed precision: bf16
-    /// convolutions and linear layers on f32 weights; norms, attention and the loss in f32).
-    /// Validation, preview grids and the saved model use the f32 weights as they are.
+    /// What the training steps compute in: "f32", "bf16" or "f16" (mixed precision:
+    /// convolutions and linear layers in that dtype on f32 weights; norms, attention and the
+    /// loss in f32; f16 with dynamic loss scaling). Validation, preview grids and the saved
+    /// model use the f32 weights as they are.
     pub precision: Precision,
     pub log_every: u64,
     pub val_every: u64,

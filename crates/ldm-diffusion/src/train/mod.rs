@@ -25,7 +25,7 @@ use rand::Rng;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::train::{Ema, NanGuard, TimeLimit, adamw, clip_global_norm};
+use ldm_core::train::{Ema, LossScale, NanGuard, Precision, TimeLimit, adamw, unscale_and_clip};
 use ldm_core::warm::Warm;
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
@@ -108,6 +108,7 @@ pub fn train<T: TextModel>(
         position: Position::default(),
         latents_seen: 0,
         nan: NanGuard::new(t.on_nan, t.max_nan_skips),
+        loss_scale: LossScale::new(t.precision),
         val_loss: None,
         train_seconds: 0.0,
     };
@@ -183,7 +184,13 @@ pub fn train<T: TextModel>(
             let weights = diffusion.loss_weights(&schedule, &ts);
             let loss = weighted_mse(pred, target, &weights).div_scalar(t.grad_accum as f64);
             loss_sum += loss.clone().into_scalar::<f64>();
-            let mut grads = loss.backward();
+            // f16: the loss scaled so small gradients survive (divided out below).
+            let scale = state.loss_scale.scale;
+            let mut grads = if scale == 1.0 {
+                loss.backward()
+            } else {
+                loss.mul_scalar(scale).backward()
+            };
             if state.text.trainable() {
                 acc_text.accumulate(
                     &state.text,
@@ -200,14 +207,22 @@ pub fn train<T: TextModel>(
         )?;
         let mut grad_norm = f64::NAN;
         if apply {
-            let (grads, norm) = clip_global_norm(acc_unet.grads(), &state.unet, t.grad_clip);
+            let scale = state.loss_scale.scale;
+            let (grads, norm) = unscale_and_clip(acc_unet.grads(), &state.unet, scale, t.grad_clip);
+            let text = state
+                .text
+                .trainable()
+                .then(|| unscale_and_clip(acc_text.grads(), &state.text, scale, t.grad_clip));
             grad_norm = norm;
-            state.unet = state.opt_unet.step(lr, state.unet, grads);
-            if state.text.trainable() {
-                let (g, _) = clip_global_norm(acc_text.grads(), &state.text, t.grad_clip);
-                state.text = state.opt_text.step(lr, state.text, g);
+            // An f16 step whose gradients overflowed is skipped (and the loss scale lowered).
+            let overflow = text.as_ref().map_or(norm, |(_, n)| norm + n);
+            if state.loss_scale.update(overflow) {
+                state.unet = state.opt_unet.step(lr, state.unet, grads);
+                if let Some((g, _)) = text {
+                    state.text = state.opt_text.step(lr, state.text, g);
+                }
+                state.ema.update(&state.unet);
             }
-            state.ema.update(&state.unet);
         }
         state.step += 1;
         state.position = order.position();
@@ -222,18 +237,19 @@ pub fn train<T: TextModel>(
         if state.step % t.log_every == 0 || last {
             let rate = clock.1 as f64 / clock.0.elapsed().as_secs_f64();
             clock = (Instant::now(), 0);
+            let mut row = vec![
+                ("loss", loss_sum),
+                ("grad_norm", grad_norm),
+                ("lr", lr),
+                ("latents_per_sec", rate),
+                ("nan_skipped", state.nan.skipped as f64),
+            ];
+            if t.precision == Precision::F16 {
+                row.push(("loss_scale", state.loss_scale.scale));
+                row.push(("overflow_skipped", state.loss_scale.skipped as f64));
+            }
             metrics
-                .log(
-                    "denoiser",
-                    state.step,
-                    &[
-                        ("loss", loss_sum),
-                        ("grad_norm", grad_norm),
-                        ("lr", lr),
-                        ("latents_per_sec", rate),
-                        ("nan_skipped", state.nan.skipped as f64),
-                    ],
-                )
+                .log("denoiser", state.step, &row)
                 .map_err(|e| e.to_string())?;
         }
         if state.step % t.val_every == 0 || last {

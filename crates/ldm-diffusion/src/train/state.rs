@@ -9,7 +9,7 @@ use serde_json::json;
 use ldm_core::RunDir;
 use ldm_core::checkpoint;
 use ldm_core::record::{from_bytes as restore, to_bytes as bytes};
-use ldm_core::train::{Ema, NanGuard};
+use ldm_core::train::{Ema, LossScale, NanGuard};
 use ldm_data::order::Position;
 
 use crate::unet::UNet;
@@ -27,6 +27,7 @@ pub(super) struct State<T: TextModel> {
     pub(super) position: Position,
     pub(super) latents_seen: u64,
     pub(super) nan: NanGuard,
+    pub(super) loss_scale: LossScale,
     /// The latest validation loss, kept with the checkpoint so pruning keeps the best one.
     pub(super) val_loss: Option<f64>,
     /// Wall-clock seconds spent training, over every resume (for `max_minutes`).
@@ -85,6 +86,7 @@ impl<T: TextModel> State<T> {
             "position": self.position,
             "latents_seen": self.latents_seen,
             "nan_skipped": self.nan.skipped,
+            "loss_scale": self.loss_scale,
             "ema_updates": self.ema.updates,
             "train_seconds": self.train_seconds,
             "best": self.val_loss.map(|v| json!({
@@ -120,6 +122,9 @@ impl<T: TextModel> State<T> {
             serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
         self.latents_seen = c.meta["latents_seen"].as_u64().unwrap_or(0);
         self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
+        if let Ok(saved) = serde_json::from_value(c.meta["loss_scale"].clone()) {
+            self.loss_scale.restore(saved);
+        }
         self.val_loss = c.meta["best"]["value"].as_f64();
         self.train_seconds = c.meta["train_seconds"].as_f64().unwrap_or(0.0);
         self.step = c.step;
