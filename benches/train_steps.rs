@@ -28,6 +28,7 @@ use ldm_autoencoder::losses::{GanLoss, PixelLoss};
 use ldm_autoencoder::perceptual::{FeatureNetConfig, Perceptual};
 use ldm_autoencoder::train::{LossConfig, critic_step, generator_step};
 use ldm_autoencoder::{AutoencoderConfig, CriticConfig};
+use ldm_core::DeviceSpec;
 use ldm_core::train::{Ema, LossScale, Precision, adamw, clip_global_norm, unscale_and_clip};
 use ldm_core::warm::Warm;
 use ldm_diffusion::noise::gaussian;
@@ -56,11 +57,13 @@ struct Args {
     only: String,
     /// `denoiser` only: what the step computes in (`train::Precision`; f16 with loss scaling).
     precision: Precision,
+    /// `denoiser` only: where it runs (`cpu`, or `wgpu`/`cuda` in a build with that feature).
+    device: DeviceSpec,
 }
 
 const USAGE: &str = "usage: train_steps <denoiser|autoencoder|sampling|encoding|ops> \
 [--steps N] [--warmup N] [--batch N] [--threads N] [--min-time SECONDS] [--only OP] \
-[--precision f32|bf16|f16]";
+[--precision f32|bf16|f16] [--device cpu|wgpu|cuda]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -72,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
         min_time: 0.5,
         only: String::new(),
         precision: Precision::F32,
+        device: DeviceSpec::Cpu,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -94,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
                 args.min_time = v.parse().map_err(|_| format!("--min-time: {v}"))?;
             }
             "--only" => args.only = value("--only")?,
+            "--device" => args.device = value("--device")?.parse()?,
             "--precision" => {
                 let v = value("--precision")?;
                 args.precision = serde_json::from_value(json!(v))
@@ -254,8 +259,17 @@ fn images(b: usize, device: &Device) -> Tensor<4> {
 /// One `train-denoiser` step on random latents and text: noise at random timesteps, forward,
 /// weighted MSE, backward, global-norm clip at 1, AdamW, EMA update; the forward and backward
 /// in `precision`, as `train-denoiser` runs them.
-fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
-    let ad = Device::flex().autodiff();
+fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision, spec: DeviceSpec) {
+    let device = &spec.device().unwrap_or_else(|e| panic!("{e}"));
+    precision.check(device).unwrap_or_else(|e| panic!("{e}"));
+    let gpu = spec != DeviceSpec::Cpu;
+    let ad = device.clone().autodiff();
+    // A GPU queues work: each phase is timed to the end of its kernels.
+    let sync = || {
+        if gpu {
+            ad.sync().expect("the device finishes its work");
+        }
+    };
     ad.seed(0);
     let mut unet = unet_config().init(LATENT[0], CTX_DIM, &ad);
     let params = unet.num_params();
@@ -296,6 +310,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
         let t1 = Instant::now();
         let scale = loss_scale.scale;
         let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &unet);
+        sync();
         let t2 = Instant::now();
         let (grads, norm) = unscale_and_clip(grads, &unet, scale, 1.0);
         let t3 = Instant::now();
@@ -303,10 +318,12 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
         if apply {
             unet = opt.step(2e-4, unet, grads);
         }
+        sync();
         let t4 = Instant::now();
         if apply {
             ema.update(&unet);
         }
+        sync();
         let t5 = Instant::now();
         if i >= warmup {
             times.push(ms(t0));
@@ -325,6 +342,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision) {
         json!({
             "params": { "unet": params },
             "precision": precision.name(),
+            "device": spec.to_string(),
             "phases_ms": phases.medians(),
         }),
     );
@@ -500,6 +518,7 @@ fn main() {
             warmup.unwrap_or(2),
             batch.unwrap_or(16),
             args.precision,
+            args.device,
         ),
         "autoencoder" => {
             bench_autoencoder(steps.unwrap_or(4), warmup.unwrap_or(1), batch.unwrap_or(16))

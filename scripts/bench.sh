@@ -6,6 +6,7 @@
 #                         [--omp-wait passive|active|unset]
 #                         [--steps N] [--warmup N] [--batch N] [--only OP]
 #                         [--precision f32|bf16|f16]
+#                         [--gpu] [--exe BENCH_BINARY] [--python PYTHON]
 #
 # Builds the Rust benchmark once (release), then for each benchmark runs ldm
 # (benches/train_steps.rs) and PyTorch (scripts/bench_reference.py) alternately,
@@ -20,6 +21,11 @@
 # --steps/--warmup/--batch override each benchmark's defaults (see benches/README.md).
 # --precision bf16|f16: the denoiser step in mixed precision (ldm's `precision`, PyTorch
 # under torch.autocast; f16 with loss scaling on both sides).
+# --gpu: the denoiser on a GPU, ldm through wgpu (`--device wgpu`; a bench binary built with
+# `--features wgpu`) against PyTorch on CUDA. wgpu's WGSL shaders have f16 but no bf16.
+# --exe: a prebuilt bench binary instead of building one (a GPU machine has no cargo);
+# --python: the Python that has torch (default: the reference venv). See benches/README.md,
+# "GPU", for the prepared device run.
 # --quiet-wait S: before each run, wait up to S seconds for other processes to use < 0.3
 # cores (shared machines). Each result line records `others_cores`, the cores other
 # processes used on average during that run; the summary prints its range.
@@ -48,6 +54,9 @@ ROUNDS=3
 QUIET_WAIT=0
 OMP_WAIT=unset
 PASS=()
+LDM_PASS=()
+TORCH_PASS=()
+EXE=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     denoiser | autoencoder | sampling | encoding) BENCHES+=("$1") ;;
@@ -58,7 +67,10 @@ while [[ $# -gt 0 ]]; do
     --quiet-wait) QUIET_WAIT=${2:?--quiet-wait needs a value}; shift ;;
     --omp-wait) OMP_WAIT=${2:?--omp-wait needs a value}; shift ;;
     --steps | --warmup | --batch | --only | --precision) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
-    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --gpu) LDM_PASS=(--device wgpu); TORCH_PASS=(--device cuda) ;;
+    --exe) EXE=${2:?--exe needs a value}; shift ;;
+    --python) PY_REF=${2:?--python needs a value}; shift ;;
+    -h | --help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
@@ -68,20 +80,26 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive whole number"
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "--quiet-wait must be a whole number of seconds"
 [[ $OMP_WAIT =~ ^(passive|active|unset)$ ]] || die "--omp-wait must be passive, active or unset"
-command -v cargo >/dev/null || die "cargo is required"
 command -v python3 >/dev/null || die "python3 is required (for the summary)"
-[[ -x $PY_REF ]] || die "no reference venv at .venv-ref: run scripts/setup-reference-venv.sh"
+command -v "$PY_REF" >/dev/null || die "no reference venv at .venv-ref: run scripts/setup-reference-venv.sh"
 
-log "building benches/train_steps.rs (release)"
-EXE=$(cargo bench -p ldm-cli --bench train_steps --no-run --message-format=json-render-diagnostics \
-  | python3 -c '
+# The bench binary's path, after building it (release).
+build_exe() {
+  cargo bench -p ldm-cli --bench train_steps --no-run --message-format=json-render-diagnostics \
+    | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train_steps" and m.get("executable"):
         print(m["executable"])
-')
-[[ -x $EXE ]] || die "could not find the train_steps executable"
+'
+}
+if [[ -z $EXE ]]; then
+  command -v cargo >/dev/null || die "cargo is required (or --exe)"
+  log "building benches/train_steps.rs (release)"
+  EXE=$(build_exe)
+fi
+[[ -x $EXE ]] || die "no train_steps executable at '$EXE'"
 
 mkdir -p benches/results
 OUT="benches/results/$(date +%F).jsonl"
@@ -135,14 +153,15 @@ for d in rows:
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-run_ldm() { RAYON_NUM_THREADS=$THREADS "$EXE" "$@"; }
+run_ldm() { RAYON_NUM_THREADS=$THREADS "$EXE" "$@" ${LDM_PASS[@]+"${LDM_PASS[@]}"}; }
 # OPENBLAS_* tuning variables set on some machines slow torch's numpy side; not ours to keep.
 # OMP_WAIT_POLICY: see --omp-wait.
 run_torch() {
   local wait=(env -u OMP_WAIT_POLICY)
   [[ $OMP_WAIT == unset ]] || wait=(env OMP_WAIT_POLICY="${OMP_WAIT^^}")
   "${wait[@]}" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$THREADS" \
-    MKL_NUM_THREADS="$THREADS" "$PY_REF" scripts/bench_reference.py "$@" --threads "$THREADS"
+    MKL_NUM_THREADS="$THREADS" "$PY_REF" scripts/bench_reference.py "$@" --threads "$THREADS" \
+    ${TORCH_PASS[@]+"${TORCH_PASS[@]}"}
 }
 
 # measure ROUND LABEL CMD...: one process, recorded; its stdout is left in LAST.
@@ -193,7 +212,9 @@ print(f"\n{r0['started']}  commit {r0['commit']}  {r0['cpu']} ({r0['nproc']} cor
 
 steps = [r for r in rows if r["bench"] != "ops"]
 for r in steps:
-    # A mixed-precision run is its own row.
+    # A GPU run and a mixed-precision run are rows of their own.
+    if r.get("device", "cpu") != "cpu":
+        r["bench"] += " gpu"
     if r.get("precision", "f32") != "f32":
         r["bench"] += f" {r['precision']}"
 if steps:

@@ -48,6 +48,9 @@ ap.add_argument("--only", default="", help="ops: run just the ops whose name con
 ap.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
                 help="denoiser: forward and backward under torch.autocast (bf16, or f16 with "
                      "a GradScaler)")
+ap.add_argument("--device", default="cpu",
+                help="denoiser: cpu, or cuda on a GPU machine (the phases are timed to the end "
+                     "of their kernels)")
 ap.add_argument("--expect-params", help="JSON object of ldm's parameter counts to check against")
 args = ap.parse_args()
 
@@ -56,6 +59,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 HALF = {"bf16": torch.bfloat16, "f16": torch.float16}
+DEV_TYPE = torch.device(args.device).type
+if DEV_TYPE != "cpu":
+    # Every tensor and module made from here on lives on the GPU.
+    torch.set_default_device(args.device)
 
 if args.threads:
     torch.set_num_threads(args.threads)
@@ -571,6 +578,9 @@ def report(bench, batch, warmup, step_ms, **extra):
         "torch": torch.__version__,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
     }
+    if DEV_TYPE == "cuda":
+        out.update(device=torch.cuda.get_device_name(),
+                   gpu_peak_mb=round(torch.cuda.max_memory_allocated() / 2**20, 3))
     out.update(extra)
     print(json.dumps(out, sort_keys=True), flush=True)
 
@@ -587,6 +597,8 @@ class Phases:
 
 
 def now():
+    if DEV_TYPE == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter()
 
 
@@ -605,7 +617,7 @@ def bench_denoiser(steps, warmup, b):
     pad = pad_mask(b)
     c, h, w = LATENT
     # f16 scales the loss (ldm: train::LossScale); otherwise the scaler passes through.
-    scaler = torch.amp.GradScaler("cpu", enabled=args.precision == "f16")
+    scaler = torch.amp.GradScaler(DEV_TYPE, enabled=args.precision == "f16")
     phases, times = Phases(), []
     for i in range(warmup + steps):
         t0 = now()
@@ -617,7 +629,7 @@ def bench_denoiser(steps, warmup, b):
         target = noise
         ctx = torch.randn(b, CTX_LEN, CTX_DIM)
         # Mixed precision as PyTorch users run it; the loss in f32 (ldm: train::Precision).
-        with torch.autocast("cpu", dtype=HALF.get(args.precision, torch.float32),
+        with torch.autocast(DEV_TYPE, dtype=HALF.get(args.precision, torch.float32),
                             enabled=args.precision in HALF):
             pred = unet(x_t, ts.float(), ctx, pad)
         pred = pred.float()

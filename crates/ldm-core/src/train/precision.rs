@@ -31,19 +31,21 @@ impl Precision {
         }
     }
 
-    /// An error naming the device when it cannot compute in this precision (a GPU without
+    /// An error when the configured device cannot compute in this precision (a GPU without
     /// bf16 or f16 shader arithmetic), before any training starts.
     pub fn check(self, device: &Device) -> Result<(), String> {
         if device.supports_dtype(self.dtype()) {
             Ok(())
         } else {
             Err(format!(
-                "precision = \"{}\": the device {device:?} has no {:?} arithmetic (use \"f32\"{})",
+                "precision = \"{}\": the configured device has no {:?} arithmetic ({})",
                 self.name(),
                 self.dtype(),
                 match self {
-                    Precision::Bf16 if device.supports_dtype(DType::F16) => " or \"f16\"",
-                    _ => "",
+                    Precision::Bf16 if device.supports_dtype(DType::F16) => {
+                        "it has f16, as GPUs through wgpu do: use \"f16\" or \"f32\""
+                    }
+                    _ => "use \"f32\"",
                 }
             ))
         }
