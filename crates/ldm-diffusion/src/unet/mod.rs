@@ -308,7 +308,7 @@ mod tests {
             heads: 2,
             ..Default::default()
         };
-        let unet = cfg.init(4, 12, &ad).map(&mut Perturb);
+        let unet = cfg.init(4, 12, &ad).map(&mut Tracked);
         let x = Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
         let t = Tensor::<1>::from_floats([10.0, 500.0], &ad);
         let ctx = Tensor::<3>::random([2, 5, 12], Distribution::Normal(0.0, 1.0), &ad);
@@ -348,14 +348,23 @@ mod tests {
         );
     }
 
-    /// Adds a constant to every weight (zero-initialised ones included).
+    /// Adds a constant to every weight (zero-initialised ones included); `Tracked` keeps
+    /// them leaves that get gradients (on an autodiff device).
     struct Perturb;
+    struct Tracked;
     impl burn::module::ModuleMapper for Perturb {
         fn map_float<const D: usize>(
             &mut self,
             p: burn::module::Param<Tensor<D>>,
         ) -> burn::module::Param<Tensor<D>> {
-            // Still a leaf that tracks its gradient on an autodiff device.
+            p.map(|t| t.add_scalar(0.01))
+        }
+    }
+    impl burn::module::ModuleMapper for Tracked {
+        fn map_float<const D: usize>(
+            &mut self,
+            p: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
             p.map(|t| t.add_scalar(0.01).detach().require_grad())
         }
     }
