@@ -309,7 +309,7 @@ fn bench_denoiser(steps: usize, warmup: usize, b: usize, precision: Precision, s
         let _ = loss.clone().into_scalar::<f64>();
         let t1 = Instant::now();
         let scale = loss_scale.scale;
-        let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &unet);
+        let grads = GradientsParams::from_grads(loss_scale.backward(loss), &unet);
         sync();
         let t2 = Instant::now();
         let (grads, norm) = unscale_and_clip(grads, &unet, scale, 1.0);

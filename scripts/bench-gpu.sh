@@ -25,14 +25,7 @@ log() { printf '[bench-gpu] %s\n' "$*" >&2; }
 if [[ ${1:-} == --prepare ]]; then
   mkdir -p .gpu/debs
   log "building the benchmark with --features wgpu"
-  exe=$(cargo bench -p ldm-cli --bench train_steps --features wgpu --no-run \
-    --message-format=json-render-diagnostics | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train_steps" and m.get("executable"):
-        print(m["executable"])
-')
+  exe=$(scripts/bench-exe.sh --features wgpu)
   strip -o .gpu/train_steps "$exe"
   xz -T0 -f .gpu/train_steps
   log "downloading the Vulkan loader (amd64 .debs)"
@@ -42,12 +35,13 @@ for line in sys.stdin:
   apt-get "${o[@]}" update >/dev/null
   (cd .gpu/debs && apt-get "${o[@]}" download libvulkan1)
   rm -rf "$lists"
-  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo /.gpu/ >>.git/info/exclude
+  exclude=$(git rev-parse --git-path info/exclude)
+  grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo /.gpu/ >>"$exclude"
   du -sh .gpu
   exit 0
 fi
 
-ROUNDS=3
+ROUNDS=2
 STEPS=20
 OUT_DIR=${OUT:-}
 while [[ $# -gt 0 ]]; do
@@ -68,7 +62,7 @@ with lzma.open(sys.argv[1]) as i, open(sys.argv[2], "wb") as o:
 chmod +x "$EXE"
 python3 -c 'import torch; assert torch.cuda.is_available()' \
   || die "python3 has no torch with a CUDA GPU"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
+if ! ldconfig -p | grep libvulkan.so.1 >/dev/null; then
   log "installing the Vulkan loader from .gpu/debs"
   for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -79,7 +73,11 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 
-results=$(mktemp)
+# Everything printed goes to DIR as it comes, so a run cut short keeps what it measured.
+results=${OUT_DIR:-$(mktemp -d)}/bench-gpu.txt
+mkdir -p "$(dirname "$results")"
+log "smoke test: one ldm step on wgpu"
+"$EXE" denoiser --device wgpu --steps 1 --warmup 0 --batch 2 2>&1 | tee -a "$results" | tail -3
 for batch in 16 128; do
   for precision in f32 f16; do
     scripts/bench.sh denoiser --gpu --exe "$EXE" --python python3 --threads 8 \
@@ -92,8 +90,5 @@ for batch in 16 128; do
       --steps "$STEPS" --warmup 5 --batch "$batch" | tee -a "$results"
   done
 done
-if [[ -n $OUT_DIR ]]; then
-  mkdir -p "$OUT_DIR"
-  cp "$results" "$OUT_DIR/bench-gpu.txt"
-  cp benches/results/*.jsonl "$OUT_DIR/" 2>/dev/null || true
-fi
+[[ -z $OUT_DIR ]] || cp benches/results/*.jsonl "$OUT_DIR/" 2>/dev/null || true
+log "done: $results"

@@ -35,17 +35,21 @@
 # 10-30x; `passive` avoids that collapse on a busy machine but costs torch ~35% when quiet
 # (flattering ldm). Prefer --quiet-wait and runs with others_cores near 0.
 #
-# Needs cargo and the reference venv (scripts/setup-reference-venv.sh). Nothing here is a
-# test: no time is ever asserted. Default: all benchmarks, 2 threads, 3 rounds.
+# Needs cargo (or --exe) and the reference venv (scripts/setup-reference-venv.sh; or
+# --python). Nothing here is a test: no time is ever asserted. Default: all benchmarks, 2
+# threads, 3 rounds.
 set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+CALLER=$PWD
 cd "$ROOT"
 PY_REF="$ROOT/.venv-ref/bin/python"
 
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 log() { printf '[bench] %s\n' "$*" >&2; }
+# A path given on the command line, relative to where the script was called from.
+from_caller() { if [[ $1 == /* ]]; then printf '%s' "$1"; else printf '%s' "$CALLER/$1"; fi; }
 
 BENCHES=()
 OPS=0
@@ -68,9 +72,9 @@ while [[ $# -gt 0 ]]; do
     --omp-wait) OMP_WAIT=${2:?--omp-wait needs a value}; shift ;;
     --steps | --warmup | --batch | --only | --precision) PASS+=("$1" "${2:?$1 needs a value}"); shift ;;
     --gpu) LDM_PASS=(--device wgpu); TORCH_PASS=(--device cuda) ;;
-    --exe) EXE=${2:?--exe needs a value}; shift ;;
-    --python) PY_REF=${2:?--python needs a value}; shift ;;
-    -h | --help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --exe) EXE=$(from_caller "${2:?--exe needs a value}"); shift ;;
+    --python) PY_REF=${2:?--python needs a value}; [[ $PY_REF != */* ]] || PY_REF=$(from_caller "$PY_REF"); shift ;;
+    -h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
@@ -81,23 +85,19 @@ done
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "--quiet-wait must be a whole number of seconds"
 [[ $OMP_WAIT =~ ^(passive|active|unset)$ ]] || die "--omp-wait must be passive, active or unset"
 command -v python3 >/dev/null || die "python3 is required (for the summary)"
-command -v "$PY_REF" >/dev/null || die "no reference venv at .venv-ref: run scripts/setup-reference-venv.sh"
+if [[ ${#LDM_PASS[@]} -gt 0 ]]; then
+  [[ $OPS == 0 && ${BENCHES[*]} == denoiser ]] || die "--gpu runs the denoiser benchmark alone"
+fi
+if [[ $PY_REF == "$ROOT/.venv-ref/bin/python" ]]; then
+  [[ -x $PY_REF ]] || die "no reference venv at .venv-ref: run scripts/setup-reference-venv.sh"
+else
+  command -v "$PY_REF" >/dev/null || die "--python $PY_REF: not found"
+fi
 
-# The bench binary's path, after building it (release).
-build_exe() {
-  cargo bench -p ldm-cli --bench train_steps --no-run --message-format=json-render-diagnostics \
-    | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train_steps" and m.get("executable"):
-        print(m["executable"])
-'
-}
 if [[ -z $EXE ]]; then
   command -v cargo >/dev/null || die "cargo is required (or --exe)"
   log "building benches/train_steps.rs (release)"
-  EXE=$(build_exe)
+  EXE=$(scripts/bench-exe.sh)
 fi
 [[ -x $EXE ]] || die "no train_steps executable at '$EXE'"
 

@@ -28,12 +28,15 @@ fn every_stage_runs_and_the_denoiser_learns() {
         assert_eq!(r.status, 0, "{stage} failed: {}", r.stderr);
     }
     // The same latents for the denoisers trained in mixed precision, below.
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let cp = std::process::Command::new("cp")
+            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(cp.success());
+    };
     let half_base = d.path().join("run-latents");
-    let cp = std::process::Command::new("cp")
-        .args(["-r", run_s, half_base.to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(cp.success());
+    copy(&run, &half_base);
     let r = ldm(&repo(), &["train-denoiser", cfg, "--run-dir", run_s]);
     assert_eq!(r.status, 0, "train-denoiser failed: {}", r.stderr);
     for f in [
@@ -56,11 +59,7 @@ fn every_stage_runs_and_the_denoiser_learns() {
     // start: the same bar, and within 1.5x of the f32 run's validation loss.
     for precision in ["bf16", "f16"] {
         let dir = d.path().join(format!("run-{precision}"));
-        let cp = std::process::Command::new("cp")
-            .args(["-r", half_base.to_str().unwrap(), dir.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(cp.success());
+        copy(&half_base, &dir);
         let set = format!("denoiser.train.precision=\"{precision}\"");
         let r = ldm(
             &repo(),
@@ -89,9 +88,18 @@ fn every_stage_runs_and_the_denoiser_learns() {
             "{precision} val loss {half} vs f32 {last}"
         );
     }
-    if let Some(scale) = metrics(&d.path().join("run-f16"), "denoiser", "loss_scale").last() {
-        println!("f16 loss scale at the end: {scale}");
-    }
+    // f16 logs its loss scale; a run that skipped most of its steps for overflow would not
+    // have learned above, but the count is checked too (measured: none skipped).
+    let f16 = d.path().join("run-f16");
+    let scale = metrics(&f16, "denoiser", "loss_scale");
+    let skipped = metrics(&f16, "denoiser", "overflow_skipped");
+    println!("f16 loss scale {scale:?}, overflow skips {skipped:?}");
+    assert!(!scale.is_empty() && scale.iter().all(|s| *s >= 1.0));
+    assert!(*skipped.last().unwrap() < 20.0, "{skipped:?}");
+    assert!(
+        metrics(&run, "denoiser", "loss_scale").is_empty(),
+        "f32 logs no scale"
+    );
     assert!(
         run.join("samples/denoiser-00000200.png").exists(),
         "preview grid"

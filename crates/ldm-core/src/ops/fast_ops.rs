@@ -2,12 +2,11 @@
 //! run; composed in `stock.rs`) and its `flex` kernel. The autodiff rules are in
 //! `autodiff.rs`.
 
-use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
-use super::flex_half::through_f32;
+use super::flex_half::f32_or_half;
 use super::stock::{
     stock_adamw, stock_attention, stock_attention_backward, stock_blend, stock_channel_sums,
     stock_column_sums, stock_geglu, stock_geglu_backward, stock_group_norm,
@@ -278,22 +277,18 @@ pub trait FastOps: Backend {
 
 impl FastOps for Flex {
     fn fast_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let silu = |x: &FlexTensor| flex::map(x.clone(), |x| x * math::sigmoid(x));
-        silu(&x)
-            .or_else(|| through_f32([&x], |[x]| silu(x)))
+        f32_or_half([&x], |[x]| flex::map(x.clone(), |x| x * math::sigmoid(x)))
             .unwrap_or_else(|| stock_silu::<Self>(x))
     }
 
     fn fast_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let backward = |x: &FlexTensor, grad: &FlexTensor| {
-            flex::zip(x.clone(), grad.clone(), |x, g| {
+        f32_or_half([&x, &grad], |[x, g]| {
+            flex::zip(x.clone(), g.clone(), |x, g| {
                 let s = math::sigmoid(x);
                 g * s * (1.0 + x * (1.0 - s))
             })
-        };
-        backward(&x, &grad)
-            .or_else(|| through_f32([&x, &grad], |[x, g]| backward(x, g)))
-            .unwrap_or_else(|| stock_silu_backward::<Self>(x, grad))
+        })
+        .unwrap_or_else(|| stock_silu_backward::<Self>(x, grad))
     }
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -309,20 +304,16 @@ impl FastOps for Flex {
     }
 
     fn fast_geglu(h: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex_geglu::forward(&h)
-            .or_else(|| through_f32([&h], |[h]| flex_geglu::forward(h)))
-            .unwrap_or_else(|| stock_geglu::<Self>(h))
+        f32_or_half([&h], |[h]| flex_geglu::forward(h)).unwrap_or_else(|| stock_geglu::<Self>(h))
     }
 
     fn fast_geglu_backward(h: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex_geglu::backward(&h, &grad)
-            .or_else(|| through_f32([&h, &grad], |[h, g]| flex_geglu::backward(h, g)))
+        f32_or_half([&h, &grad], |[h, g]| flex_geglu::backward(h, g))
             .unwrap_or_else(|| stock_geglu_backward::<Self>(h, grad))
     }
 
     fn fast_linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex_linear::forward(&x, &weight, None)
-            .or_else(|| through_f32([&x, &weight], |[x, w]| flex_linear::forward(x, w, None)))
+        f32_or_half([&x, &weight], |[x, w]| flex_linear::forward(x, w, None))
             .unwrap_or_else(|| stock_linear::<Self>(x, weight, None))
     }
 
@@ -331,21 +322,17 @@ impl FastOps for Flex {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        flex_linear::forward(&x, &weight, Some(&bias))
-            .or_else(|| {
-                through_f32([&x, &weight, &bias], |[x, w, b]| {
-                    flex_linear::forward(x, w, Some(b))
-                })
-            })
-            .unwrap_or_else(|| stock_linear::<Self>(x, weight, Some(bias)))
+        f32_or_half([&x, &weight, &bias], |[x, w, b]| {
+            flex_linear::forward(x, w, Some(b))
+        })
+        .unwrap_or_else(|| stock_linear::<Self>(x, weight, Some(bias)))
     }
 
     fn fast_linear_x_backward(
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        flex_linear::x_backward(&weight, &grad)
-            .or_else(|| through_f32([&weight, &grad], |[w, g]| flex_linear::x_backward(w, g)))
+        f32_or_half([&weight, &grad], |[w, g]| flex_linear::x_backward(w, g))
             .unwrap_or_else(|| stock_linear_x_backward::<Self>(weight, grad))
     }
 
@@ -353,14 +340,12 @@ impl FastOps for Flex {
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        flex_linear::weight_backward(&x, &grad)
-            .or_else(|| through_f32([&x, &grad], |[x, g]| flex_linear::weight_backward(x, g)))
+        f32_or_half([&x, &grad], |[x, g]| flex_linear::weight_backward(x, g))
             .unwrap_or_else(|| stock_linear_weight_backward::<Self>(x, grad))
     }
 
     fn fast_linear_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex_linear::bias_backward(&grad)
-            .or_else(|| through_f32([&grad], |[g]| flex_linear::bias_backward(g)))
+        f32_or_half([&grad], |[g]| flex_linear::bias_backward(g))
             .unwrap_or_else(|| stock_column_sums::<Self>(grad))
     }
 
@@ -369,13 +354,10 @@ impl FastOps for Flex {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        flex_conv::forward(&x, &weight, None, &options)
-            .or_else(|| {
-                through_f32([&x, &weight], |[x, w]| {
-                    flex_conv::forward(x, w, None, &options)
-                })
-            })
-            .unwrap_or_else(|| Self::conv2d(x, weight, None, options))
+        f32_or_half([&x, &weight], |[x, w]| {
+            flex_conv::forward(x, w, None, &options)
+        })
+        .unwrap_or_else(|| Self::conv2d(x, weight, None, options))
     }
 
     fn fast_adamw(
@@ -417,7 +399,7 @@ impl FastOps for Flex {
     }
 
     fn fast_contiguous(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex::f32_contiguous(x.clone()).unwrap_or(x)
+        flex::contiguous(x)
     }
 
     fn fast_conv2d_bias(
@@ -426,18 +408,14 @@ impl FastOps for Flex {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        flex_conv::forward(&x, &weight, Some(&bias), &options)
-            .or_else(|| {
-                through_f32([&x, &weight, &bias], |[x, w, b]| {
-                    flex_conv::forward(x, w, Some(b), &options)
-                })
-            })
-            .unwrap_or_else(|| Self::conv2d(x, weight, Some(bias), options))
+        f32_or_half([&x, &weight, &bias], |[x, w, b]| {
+            flex_conv::forward(x, w, Some(b), &options)
+        })
+        .unwrap_or_else(|| Self::conv2d(x, weight, Some(bias), options))
     }
 
     fn fast_conv2d_bias_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex_conv::bias_backward(&grad)
-            .or_else(|| through_f32([&grad], |[g]| flex_conv::bias_backward(g)))
+        f32_or_half([&grad], |[g]| flex_conv::bias_backward(g))
             .unwrap_or_else(|| stock_channel_sums::<Self>(grad))
     }
 
@@ -447,13 +425,10 @@ impl FastOps for Flex {
         grad: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        flex_conv::x_backward(&x.shape(), &weight, &grad, &options)
-            .or_else(|| {
-                through_f32([&weight, &grad], |[w, g]| {
-                    flex_conv::x_backward(&x.shape(), w, g, &options)
-                })
-            })
-            .unwrap_or_else(|| Self::conv2d_x_backward(x, weight, grad, options))
+        f32_or_half([&weight, &grad], |[w, g]| {
+            flex_conv::x_backward(&x.shape(), w, g, &options)
+        })
+        .unwrap_or_else(|| Self::conv2d_x_backward(x, weight, grad, options))
     }
 
     fn fast_conv2d_weight_backward(
@@ -462,13 +437,10 @@ impl FastOps for Flex {
         grad: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        flex_conv::weight_backward(&x, &weight.shape(), &grad, &options)
-            .or_else(|| {
-                through_f32([&x, &grad], |[x, g]| {
-                    flex_conv::weight_backward(x, &weight.shape(), g, &options)
-                })
-            })
-            .unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, grad, options))
+        f32_or_half([&x, &grad], |[x, g]| {
+            flex_conv::weight_backward(x, &weight.shape(), g, &options)
+        })
+        .unwrap_or_else(|| Self::conv2d_weight_backward(x, weight, grad, options))
     }
 
     fn fast_group_norm_forward(

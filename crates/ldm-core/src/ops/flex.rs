@@ -10,19 +10,20 @@ use rayon::prelude::*;
 /// to share a 256 x 64 x 16 x 16 activation evenly.
 pub(super) const CHUNK: usize = 1 << 14;
 
-/// The tensor with its f32 elements in order from the start of its storage; None for other
-/// dtypes (the caller then takes the stock operation).
-pub fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
-    if t.dtype() != DType::F32 {
-        return None;
+/// The tensor with its elements in order from the start of its storage (copied only where
+/// they are not).
+pub fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
+        t
+    } else {
+        t.to_contiguous()
     }
-    Some(
-        if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-            t
-        } else {
-            t.to_contiguous()
-        },
-    )
+}
+
+/// [`contiguous`] for an f32 tensor; None for other dtypes (the caller then takes the stock
+/// operation).
+pub fn f32_contiguous(t: FlexTensor) -> Option<FlexTensor> {
+    (t.dtype() == DType::F32).then(|| contiguous(t))
 }
 
 /// Whether the tensors are all f32 of one shape: what the elementwise kernels take (others

@@ -2,15 +2,15 @@
 //! through the f32 kernels: the inputs widened to f32, the kernel, its result rounded to the
 //! inputs' dtype — what a half-precision kernel computes (f32 accumulation, half-precision
 //! stores). flex's own bf16 operations widen and round the same way around its stock f32
-//! kernels, which ran the denoiser step at 0.46x the speed of f32; the conversions here are
-//! one parallel pass each.
+//! kernels: the bf16 denoiser step ran at 2.07 steps/s that way, against about 4.5 in f32
+//! (`benches/README.md`); the conversions here are one parallel pass each.
 
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::{DType, Shape, TensorMetadata};
+use burn::backend::{DType, TensorMetadata};
 use burn::tensor::{Bytes, bf16, f16};
 use rayon::prelude::*;
 
-use super::flex::{CHUNK, f32_tensor, wide, zeros};
+use super::flex::{CHUNK, contiguous, f32_tensor, wide, zeros};
 
 /// `kernel` run on half-precision inputs through f32, its result rounded to their dtype.
 /// None unless every input is bf16, or every input f16, and the kernel applies (the caller
@@ -36,28 +36,35 @@ pub fn through_f32<const N: usize>(
     })
 }
 
+/// `kernel` on f32 inputs, or through f32 on half-precision ones ([`through_f32`]); None
+/// where neither applies (the caller then takes the stock operation).
+pub fn f32_or_half<const N: usize>(
+    ts: [&FlexTensor; N],
+    kernel: impl Fn([&FlexTensor; N]) -> Option<FlexTensor>,
+) -> Option<FlexTensor> {
+    kernel(ts).or_else(|| through_f32(ts, kernel))
+}
+
 /// A half-precision element type and its conversions.
 trait Half: Copy + Send + Sync + 'static {
     const ZERO: Self;
+    const DTYPE: DType;
     /// The first `n` elements of a contiguous tensor of this dtype.
     fn elements(t: &FlexTensor, n: usize) -> &[Self];
-    /// A contiguous tensor of this dtype over `data`.
-    fn tensor(data: Vec<Self>, shape: Shape) -> FlexTensor;
+    /// `data` as a tensor's storage.
+    fn bytes(data: Vec<Self>) -> Bytes;
     fn widen(self) -> f32;
     fn narrow(x: f32) -> Self;
 }
 
 impl Half for bf16 {
     const ZERO: Self = bf16::ZERO;
+    const DTYPE: DType = DType::BF16;
     fn elements(t: &FlexTensor, n: usize) -> &[Self] {
         &t.storage::<bf16>()[..n]
     }
-    fn tensor(data: Vec<Self>, shape: Shape) -> FlexTensor {
-        FlexTensor::new(
-            Bytes::from_elems(data),
-            Layout::contiguous(shape),
-            DType::BF16,
-        )
+    fn bytes(data: Vec<Self>) -> Bytes {
+        Bytes::from_elems(data)
     }
     /// Exact: bf16 is the top half of an f32 (a shift, where the library's conversion
     /// branches on NaN).
@@ -73,15 +80,12 @@ impl Half for bf16 {
 
 impl Half for f16 {
     const ZERO: Self = f16::ZERO;
+    const DTYPE: DType = DType::F16;
     fn elements(t: &FlexTensor, n: usize) -> &[Self] {
         &t.storage::<f16>()[..n]
     }
-    fn tensor(data: Vec<Self>, shape: Shape) -> FlexTensor {
-        FlexTensor::new(
-            Bytes::from_elems(data),
-            Layout::contiguous(shape),
-            DType::F16,
-        )
+    fn bytes(data: Vec<Self>) -> Bytes {
+        Bytes::from_elems(data)
     }
     #[inline(always)]
     fn widen(self) -> f32 {
@@ -95,11 +99,7 @@ impl Half for f16 {
 
 /// A half-precision tensor as f32 (exact).
 fn widen<H: Half>(t: &FlexTensor) -> FlexTensor {
-    let t = if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-        t.clone()
-    } else {
-        t.to_contiguous()
-    };
+    let t = contiguous(t.clone());
     let shape = t.shape();
     let n = shape.num_elements();
     let src = H::elements(&t, n);
@@ -118,11 +118,7 @@ fn widen<H: Half>(t: &FlexTensor) -> FlexTensor {
 
 /// An f32 kernel's result rounded to the nearest half-precision value.
 fn narrow<H: Half>(t: FlexTensor) -> FlexTensor {
-    let t = if t.layout().is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        t.to_contiguous()
-    };
+    let t = contiguous(t);
     let shape = t.shape();
     let n = shape.num_elements();
     let src: &[f32] = &t.storage::<f32>()[..n];
@@ -136,7 +132,7 @@ fn narrow<H: Half>(t: FlexTensor) -> FlexTensor {
                 }
             })
         });
-    H::tensor(out, shape)
+    FlexTensor::new(H::bytes(out), Layout::contiguous(shape), H::DTYPE)
 }
 
 #[cfg(test)]

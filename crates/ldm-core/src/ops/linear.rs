@@ -17,7 +17,8 @@ use super::FastOps;
 /// `x`'s dtype (the weights are cast to it).
 pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     if D < 2 {
-        return linear.forward(x);
+        // A single vector (not used by ldm's models): the stock module, in f32.
+        return super::precision::in_f32(x, |x| linear.forward(x));
     }
     let mut dims = x.dims();
     let features = dims[D - 1];

@@ -25,7 +25,7 @@ pub fn group_norm_silu<const D: usize>(norm: &GroupNorm, x: Tensor<D>) -> Tensor
 /// private, so the model passes the value it configured), through ldm's kernels.
 pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, x: Tensor<D>) -> Tensor<D> {
     let Some(beta) = &norm.beta else {
-        return norm.forward(x);
+        return in_f32(x, |x| norm.forward(x));
     };
     in_f32(x, |x| {
         Tensor::from_dispatch(<Dispatch as FastOps>::fast_layer_norm(
@@ -40,8 +40,10 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, x: Tensor<D>) 
 fn fused<const D: usize>(norm: &GroupNorm, x: Tensor<D>, silu: bool) -> Tensor<D> {
     let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta) else {
         // Without affine parameters (not used by ldm's models): the stock module.
-        let y = norm.forward(x);
-        return if silu { super::silu(y) } else { y };
+        return in_f32(x, |x| {
+            let y = norm.forward(x);
+            if silu { super::silu(y) } else { y }
+        });
     };
     in_f32(x, |x| {
         Tensor::from_dispatch(<Dispatch as FastOps>::fast_group_norm(

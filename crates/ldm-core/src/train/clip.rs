@@ -49,8 +49,8 @@ pub fn clip_global_norm<M: Module>(
 
 /// Gradients of a scaled loss (`LossScale`) divided by `loss_scale`, then clipped to
 /// `max_norm` as [`clip_global_norm`] does, in one pass over them. Returns the unscaled norm
-/// before clipping: not finite when the scaled gradients overflowed (they are then left as
-/// they are, for the step to be skipped).
+/// before clipping. Scaled gradients that overflowed (a non-finite norm) are left as they
+/// are, for the step to be skipped; at a scale of 1 they go through as they always did.
 pub fn unscale_and_clip<M: Module>(
     mut grads: GradientsParams,
     model: &M,
@@ -63,7 +63,7 @@ pub fn unscale_and_clip<M: Module>(
     };
     model.visit(&mut v);
     let norm = v.total.map_or(0.0, |t| (t.into_scalar::<f64>()).sqrt()) / loss_scale;
-    if !norm.is_finite() {
+    if !norm.is_finite() && loss_scale != 1.0 {
         return (grads, norm);
     }
     let clip = if max_norm > 0.0 && norm > max_norm {

@@ -6,6 +6,7 @@
 //! Its state is saved in checkpoints: whether a step is skipped depends on it, so a resumed
 //! run must carry it on to stay identical to an uninterrupted one.
 
+use burn::tensor::{Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Precision;
@@ -37,14 +38,29 @@ impl LossScale {
         }
     }
 
-    /// The saved state of a checkpoint, where this run scales its loss (a run resumed in
-    /// another precision starts its own).
-    pub fn restore(&mut self, saved: LossScale) {
-        if self.dynamic {
+    /// What a checkpoint keeps: the state of a dynamic scale, None for a fixed one.
+    pub fn saved(&self) -> Option<&LossScale> {
+        self.dynamic.then_some(self)
+    }
+
+    /// Carry on from a checkpoint's [`Self::saved`] state. A run that scales its loss and
+    /// resumes from a checkpoint without a dynamic scale (one trained in f32 or bf16) starts
+    /// its own at [`INITIAL`]; a run with a fixed scale keeps it at 1.
+    pub fn restore(&mut self, saved: Option<LossScale>) {
+        if let (true, Some(saved)) = (self.dynamic, saved) {
             *self = LossScale {
                 dynamic: true,
                 ..saved
             };
+        }
+    }
+
+    /// The gradients of `loss` times the scale (the plain backward pass at a scale of 1).
+    pub fn backward(&self, loss: Tensor<1>) -> Gradients {
+        if self.scale == 1.0 {
+            loss.backward()
+        } else {
+            loss.mul_scalar(self.scale).backward()
         }
     }
 
@@ -114,9 +130,9 @@ mod tests {
         assert_eq!((s.scale, s.good_steps), (INITIAL / 2.0, 0));
 
         // Saved and restored (the dynamic flag is not saved: the run's precision sets it).
-        let saved: LossScale = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        let json = serde_json::to_value(s.saved()).unwrap();
         let mut resumed = LossScale::new(Precision::F16);
-        resumed.restore(saved);
+        resumed.restore(serde_json::from_value(json).unwrap());
         assert_eq!(resumed, s);
         assert!(!resumed.update(f64::INFINITY));
         assert_eq!(resumed.scale, INITIAL / 4.0);
@@ -127,8 +143,17 @@ mod tests {
         for p in [Precision::F32, Precision::Bf16] {
             let mut s = LossScale::new(p);
             assert!(s.update(f64::INFINITY));
-            s.restore(LossScale::new(Precision::F16));
+            assert!(s.saved().is_none());
+            // Resumed from an f16 checkpoint, it stays fixed; an f16 run resumed from this
+            // one's checkpoint (nothing saved) starts its own scale.
+            let mut f16 = LossScale::new(Precision::F16);
+            f16.update(f64::INFINITY);
+            s.restore(f16.saved().cloned());
             assert_eq!((s.scale, s.skipped), (1.0, 0));
+            let json = serde_json::to_value(s.saved()).unwrap();
+            let mut resumed = LossScale::new(Precision::F16);
+            resumed.restore(serde_json::from_value(json).unwrap());
+            assert_eq!(resumed, LossScale::new(Precision::F16));
         }
     }
 }

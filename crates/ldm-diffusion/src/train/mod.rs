@@ -185,12 +185,7 @@ pub fn train<T: TextModel>(
             let loss = weighted_mse(pred, target, &weights).div_scalar(t.grad_accum as f64);
             loss_sum += loss.clone().into_scalar::<f64>();
             // f16: the loss scaled so small gradients survive (divided out below).
-            let scale = state.loss_scale.scale;
-            let mut grads = if scale == 1.0 {
-                loss.backward()
-            } else {
-                loss.mul_scalar(scale).backward()
-            };
+            let mut grads = state.loss_scale.backward(loss);
             if state.text.trainable() {
                 acc_text.accumulate(
                     &state.text,

@@ -86,7 +86,7 @@ impl<T: TextModel> State<T> {
             "position": self.position,
             "latents_seen": self.latents_seen,
             "nan_skipped": self.nan.skipped,
-            "loss_scale": self.loss_scale,
+            "loss_scale": self.loss_scale.saved(),
             "ema_updates": self.ema.updates,
             "train_seconds": self.train_seconds,
             "best": self.val_loss.map(|v| json!({
@@ -122,9 +122,8 @@ impl<T: TextModel> State<T> {
             serde_json::from_value(c.meta["position"].clone()).map_err(|e| e.to_string())?;
         self.latents_seen = c.meta["latents_seen"].as_u64().unwrap_or(0);
         self.nan.skipped = c.meta["nan_skipped"].as_u64().unwrap_or(0);
-        if let Ok(saved) = serde_json::from_value(c.meta["loss_scale"].clone()) {
-            self.loss_scale.restore(saved);
-        }
+        let saved = serde_json::from_value(c.meta["loss_scale"].clone()).unwrap_or(None);
+        self.loss_scale.restore(saved);
         self.val_loss = c.meta["best"]["value"].as_f64();
         self.train_seconds = c.meta["train_seconds"].as_f64().unwrap_or(0.0);
         self.step = c.step;

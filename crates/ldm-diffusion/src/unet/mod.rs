@@ -271,7 +271,7 @@ mod tests {
 
         // Perturb the output conv so the network's output is non-trivial, then check that
         // changing padded context tokens changes nothing while changing a real one does.
-        let unet = unet.map(&mut Perturb);
+        let unet = unet.map(&mut Perturb { tracked: false });
         let pad = Tensor::<2, Bool>::from_data(
             [
                 [false, false, true, true, true],
@@ -308,7 +308,7 @@ mod tests {
             heads: 2,
             ..Default::default()
         };
-        let unet = cfg.init(4, 12, &ad).map(&mut Tracked);
+        let unet = cfg.init(4, 12, &ad).map(&mut Perturb { tracked: true });
         let x = Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
         let t = Tensor::<1>::from_floats([10.0, 500.0], &ad);
         let ctx = Tensor::<3>::random([2, 5, 12], Distribution::Normal(0.0, 1.0), &ad);
@@ -348,24 +348,26 @@ mod tests {
         );
     }
 
-    /// Adds a constant to every weight (zero-initialised ones included); `Tracked` keeps
-    /// them leaves that get gradients (on an autodiff device).
-    struct Perturb;
-    struct Tracked;
+    /// Adds a constant to every weight (zero-initialised ones included). `tracked`: the
+    /// weights stay leaves that get gradients (on an autodiff device; `Param::map` drops the
+    /// tracking, and asking for it off autodiff panics).
+    struct Perturb {
+        tracked: bool,
+    }
     impl burn::module::ModuleMapper for Perturb {
         fn map_float<const D: usize>(
             &mut self,
             p: burn::module::Param<Tensor<D>>,
         ) -> burn::module::Param<Tensor<D>> {
-            p.map(|t| t.add_scalar(0.01))
-        }
-    }
-    impl burn::module::ModuleMapper for Tracked {
-        fn map_float<const D: usize>(
-            &mut self,
-            p: burn::module::Param<Tensor<D>>,
-        ) -> burn::module::Param<Tensor<D>> {
-            p.map(|t| t.add_scalar(0.01).detach().require_grad())
+            let tracked = self.tracked;
+            p.map(|t| {
+                let t = t.add_scalar(0.01);
+                if tracked {
+                    t.detach().require_grad()
+                } else {
+                    t
+                }
+            })
         }
     }
 }
