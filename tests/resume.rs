@@ -2,7 +2,8 @@
 //! and continued with `--resume latest`, give the same weights, byte for byte (CPU backend).
 //! The autoencoder's pieces straddle `disc_start` (critic and both optimizers in play); the
 //! denoiser's run has EMA, a trainable text encoder, caption dropout and gradient accumulation.
-//! Optimizer states are compared too (entry by entry, through their parameter paths).
+//! Optimizer states are compared too (entry by entry, through their parameter paths). The
+//! denoiser is resumed in f16 as well, with its loss scale.
 
 mod common;
 
@@ -136,6 +137,15 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     for dir in [&a, &b] {
         ok(run(&["encode"], dir), "encode");
     }
+    // The same latents for an f16 denoiser, below.
+    let (a16, b16) = (d.path().join("a16"), d.path().join("b16"));
+    for (from, to) in [(&a, &a16), (&b, &b16)] {
+        let cp = std::process::Command::new("cp")
+            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(cp.success());
+    }
     ok(run(&["train-denoiser"], &a), "denoiser, one go");
     ok(run(&["train-denoiser", "--until-step", "4"], &b), "to 4");
     continue_through("train-denoiser", &b, &["7", "10"]);
@@ -151,6 +161,51 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
         ],
     );
     assert_same(&a, &b, &["denoiser/model.bpk", "denoiser/text.bpk"]);
+
+    // In f16 too, with its loss scale carried in the checkpoints (an f32 run keeps none).
+    let f16 = ["--set", "denoiser.train.precision=\"f16\""];
+    ok(
+        run(&[&["train-denoiser"][..], &f16].concat(), &a16),
+        "f16, one go",
+    );
+    ok(
+        run(
+            &[&["train-denoiser", "--until-step", "4"][..], &f16].concat(),
+            &b16,
+        ),
+        "f16 to 4",
+    );
+    for until in ["7", "10"] {
+        let args = [
+            &[
+                "train-denoiser",
+                "--resume",
+                "latest",
+                "--until-step",
+                until,
+            ][..],
+            &f16,
+        ];
+        ok(run(&args.concat(), &b16), "f16 resumed");
+    }
+    assert_same(
+        &ckpt(&a16, "denoiser", 10),
+        &ckpt(&b16, "denoiser", 10),
+        &[
+            "unet.bpk",
+            "ema.bpk",
+            "text.bpk",
+            "opt_unet.bpk",
+            "opt_text.bpk",
+        ],
+    );
+    let scale = |dir: &Path| {
+        let m = std::fs::read_to_string(ckpt(dir, "denoiser", 10).join("manifest.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&m).unwrap()["meta"]["loss_scale"].clone()
+    };
+    assert_eq!(scale(&b16), scale(&a16));
+    assert_eq!(scale(&a16)["scale"], 65536.0, "{}", scale(&a16));
+    assert!(scale(&a).is_null(), "{}", scale(&a));
 
     // A wall-clock budget makes the step during which it runs out the last one (here the
     // first: 6 ms is less than any step), saved as a finished stage would be.
