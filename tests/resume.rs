@@ -97,6 +97,40 @@ fn continue_through(command: &str, dir: &Path, untils: &[&str]) {
     }
 }
 
+/// The denoiser trained 10 steps in one go in `a`, and 4 + 3 + 3 in `b` (stopped with
+/// `--until-step`, continued with `--resume latest`), both with `extra` arguments: the same
+/// checkpoint and model, byte for byte.
+fn denoiser_resumes_bit_exactly(a: &Path, b: &Path, extra: &[&str]) {
+    let with = |args: &[&'static str]| -> Vec<&str> { args.iter().chain(extra).copied().collect() };
+    ok(run(&with(&["train-denoiser"]), a), "denoiser, one go");
+    ok(
+        run(&with(&["train-denoiser", "--until-step", "4"]), b),
+        "to 4",
+    );
+    for until in ["7", "10"] {
+        let args = with(&[
+            "train-denoiser",
+            "--resume",
+            "latest",
+            "--until-step",
+            until,
+        ]);
+        ok(run(&args, b), &format!("denoiser resumed to {until}"));
+    }
+    assert_same(
+        &ckpt(a, "denoiser", 10),
+        &ckpt(b, "denoiser", 10),
+        &[
+            "unet.bpk",
+            "ema.bpk",
+            "text.bpk",
+            "opt_unet.bpk",
+            "opt_text.bpk",
+        ],
+    );
+    assert_same(a, b, &["denoiser/model.bpk", "denoiser/text.bpk"]);
+}
+
 #[test]
 fn autoencoder_and_denoiser_resume_bit_exactly() {
     let d = tempfile::tempdir().unwrap();
@@ -146,59 +180,9 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
             .unwrap();
         assert!(cp.success());
     }
-    ok(run(&["train-denoiser"], &a), "denoiser, one go");
-    ok(run(&["train-denoiser", "--until-step", "4"], &b), "to 4");
-    continue_through("train-denoiser", &b, &["7", "10"]);
-    assert_same(
-        &ckpt(&a, "denoiser", 10),
-        &ckpt(&b, "denoiser", 10),
-        &[
-            "unet.bpk",
-            "ema.bpk",
-            "text.bpk",
-            "opt_unet.bpk",
-            "opt_text.bpk",
-        ],
-    );
-    assert_same(&a, &b, &["denoiser/model.bpk", "denoiser/text.bpk"]);
-
+    denoiser_resumes_bit_exactly(&a, &b, &[]);
     // In f16 too, with its loss scale carried in the checkpoints (an f32 run keeps none).
-    let f16 = ["--set", "denoiser.train.precision=\"f16\""];
-    ok(
-        run(&[&["train-denoiser"][..], &f16].concat(), &a16),
-        "f16, one go",
-    );
-    ok(
-        run(
-            &[&["train-denoiser", "--until-step", "4"][..], &f16].concat(),
-            &b16,
-        ),
-        "f16 to 4",
-    );
-    for until in ["7", "10"] {
-        let args = [
-            &[
-                "train-denoiser",
-                "--resume",
-                "latest",
-                "--until-step",
-                until,
-            ][..],
-            &f16,
-        ];
-        ok(run(&args.concat(), &b16), "f16 resumed");
-    }
-    assert_same(
-        &ckpt(&a16, "denoiser", 10),
-        &ckpt(&b16, "denoiser", 10),
-        &[
-            "unet.bpk",
-            "ema.bpk",
-            "text.bpk",
-            "opt_unet.bpk",
-            "opt_text.bpk",
-        ],
-    );
+    denoiser_resumes_bit_exactly(&a16, &b16, &["--set", "denoiser.train.precision=\"f16\""]);
     let scale = |dir: &Path| {
         let m = std::fs::read_to_string(ckpt(dir, "denoiser", 10).join("manifest.json")).unwrap();
         serde_json::from_str::<serde_json::Value>(&m).unwrap()["meta"]["loss_scale"].clone()

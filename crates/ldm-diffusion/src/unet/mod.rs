@@ -249,17 +249,21 @@ mod tests {
     use super::*;
     use burn::tensor::{DType, Distribution};
 
-    #[test]
-    fn shapes_zero_init_and_padding_mask() {
-        let d = Device::flex();
-        d.seed(0);
-        let cfg = UNetConfig {
+    fn tiny() -> UNetConfig {
+        UNetConfig {
             base_channels: 16,
             channel_mult: vec![1, 2],
             norm_groups: 8,
             heads: 2,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn shapes_zero_init_and_padding_mask() {
+        let d = Device::flex();
+        d.seed(0);
+        let cfg = tiny();
         let unet = cfg.init(4, 12, &d);
         let x = Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &d);
         let t = Tensor::<1>::from_floats([10.0, 500.0], &d);
@@ -301,13 +305,7 @@ mod tests {
     fn bf16_forward_is_close_and_weights_get_f32_gradients() {
         let ad = Device::flex().autodiff();
         ad.seed(0);
-        let cfg = UNetConfig {
-            base_channels: 16,
-            channel_mult: vec![1, 2],
-            norm_groups: 8,
-            heads: 2,
-            ..Default::default()
-        };
+        let cfg = tiny();
         let unet = cfg.init(4, 12, &ad).map(&mut Perturb { tracked: true });
         let x = Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &ad);
         let t = Tensor::<1>::from_floats([10.0, 500.0], &ad);
