@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, ldm, repo};
+use common::{Run, ldm, ldm_logging, repo};
 
 /// A tiny config for one stage at a time: no perceptual net (not what is under test here).
 const SETS: &[&str] = &[
@@ -173,7 +173,8 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     }
     // The same latents for an f16 denoiser, below.
     let (a16, b16) = (d.path().join("a16"), d.path().join("b16"));
-    for (from, to) in [(&a, &a16), (&b, &b16)] {
+    let (p1, p2) = (d.path().join("p1"), d.path().join("p2"));
+    for (from, to) in [(&a, &a16), (&b, &b16), (&a, &p1), (&a, &p2)] {
         let cp = std::process::Command::new("cp")
             .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
             .status()
@@ -190,6 +191,20 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     assert_eq!(scale(&b16), scale(&a16));
     assert_eq!(scale(&a16)["scale"], 65536.0, "{}", scale(&a16));
     assert!(scale(&a).is_null(), "{}", scale(&a));
+
+    // Two fresh runs in separate processes give the same bits, also at the log level users
+    // get: logging the text encoder's width once drew its token table before the device was
+    // seeded, and preview prompts encode captions before training starts.
+    for dir in [&p1, &p2] {
+        let mut args = vec!["train-denoiser", "tests/fixtures/tiny.toml", "--run-dir"];
+        args.push(dir.to_str().unwrap());
+        for s in SETS.iter().filter(|s| !s.contains("prompts")) {
+            args.extend(["--set", s]);
+        }
+        args.extend(["--set", "denoiser.train.steps=3"]);
+        ok(ldm_logging(&repo(), &args, "info"), "fresh run, logging");
+    }
+    assert_same(&p1, &p2, &["denoiser/model.bpk", "denoiser/text.bpk"]);
 
     // A wall-clock budget makes the step during which it runs out the last one (here the
     // first: 6 ms is less than any step), saved as a finished stage would be.

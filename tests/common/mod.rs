@@ -11,12 +11,17 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Run `ldm` with `args` in `cwd`.
+/// Run `ldm` with `args` in `cwd`, logging warnings and errors only.
 pub fn ldm(cwd: &Path, args: &[&str]) -> Run {
+    ldm_logging(cwd, args, "warn")
+}
+
+/// Run `ldm` with `args` in `cwd` at log level `level` (`info` is what users get).
+pub fn ldm_logging(cwd: &Path, args: &[&str], level: &str) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_ldm"))
         .args(args)
         .current_dir(cwd)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .output()
         .expect("ldm runs");
     Run {

@@ -1,6 +1,8 @@
 //! All randomness derives from the config's `seed`: each consumer asks for a named stream and
 //! an index (an epoch, a sample, a step), so results never depend on call order or threads.
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -17,6 +19,20 @@ pub fn derive(seed: u64, stream: &str, index: u64) -> u64 {
 /// A ChaCha8 generator for `(seed, stream, index)`.
 pub fn rng(seed: u64, stream: &str, index: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(derive(seed, stream, index))
+}
+
+/// Draw every parameter of `module` now, in module order. burn draws a parameter's initial
+/// values from the device's random stream when the parameter is first touched, so without
+/// this they depend on what touches which parameter first, and when (a log line that reads a
+/// width, say, and only at some log levels).
+pub fn draw_now<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let _ = p.val();
+        }
+    }
+    module.visit(&mut Touch);
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -99,10 +99,14 @@ pub fn stage(
         ScratchConfig::save_tokenizer(&tokenizer, &dir).map_err(anyhow::Error::msg)?;
         // Built on the autodiff device: forking a module there keeps each parameter's
         // require-grad flag, and parameters made elsewhere have none (they would never train).
-        let encoder =
-            exp.text
-                .scratch
-                .init(tokenizer.vocab_size(), max_len, &device.clone().autodiff());
+        // Seeded, and drawn at once: burn draws a parameter's initial values when it is first
+        // touched, and the token table was touched by the log line below (at the default
+        // level only), before training seeds the device: its values differed from one process
+        // to the next.
+        let ad = device.clone().autodiff();
+        ad.seed(ldm_core::seed::derive(exp.seed, "text/init", 0));
+        let encoder = exp.text.scratch.init(tokenizer.vocab_size(), max_len, &ad);
+        ldm_core::seed::draw_now(&encoder);
         let text = ScratchModel::new(encoder, tokenizer, dropout);
         tracing::info!(
             "scratch text encoder: dim {}, trained with the denoiser",
