@@ -35,8 +35,6 @@ if [[ ${1:-} == --prepare ]]; then
   apt-get "${o[@]}" update >/dev/null
   (cd .gpu/debs && apt-get "${o[@]}" download libvulkan1)
   rm -rf "$lists"
-  exclude=$(git rev-parse --git-path info/exclude)
-  grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo /.gpu/ >>"$exclude"
   du -sh .gpu
   exit 0
 fi
