@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{Run, ldm, repo, write};
+use common::{Run, copy_dir, ldm, repo, write};
 
 const CFG: &str = "tests/fixtures/tiny.toml";
 const SETS: &[&str] = &[
@@ -78,11 +78,7 @@ fn trained() -> &'static PathBuf {
 fn copy_of_trained(name: &str) -> PathBuf {
     let src = trained();
     let dst = src.parent().unwrap().join(name);
-    let status = std::process::Command::new("cp")
-        .args(["-r", src.to_str().unwrap(), dst.to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_dir(src, &dst);
     dst
 }
 

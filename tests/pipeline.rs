@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ldm, repo};
+use common::{copy_dir, ldm, repo};
 
 fn metrics(run: &std::path::Path, stage: &str, key: &str) -> Vec<f64> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -28,15 +28,8 @@ fn every_stage_runs_and_the_denoiser_learns() {
         assert_eq!(r.status, 0, "{stage} failed: {}", r.stderr);
     }
     // The same latents for the denoisers trained in mixed precision, below.
-    let copy = |from: &std::path::Path, to: &std::path::Path| {
-        let cp = std::process::Command::new("cp")
-            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(cp.success());
-    };
     let half_base = d.path().join("run-latents");
-    copy(&run, &half_base);
+    copy_dir(&run, &half_base);
     let r = ldm(&repo(), &["train-denoiser", cfg, "--run-dir", run_s]);
     assert_eq!(r.status, 0, "train-denoiser failed: {}", r.stderr);
     for f in [
@@ -59,7 +52,7 @@ fn every_stage_runs_and_the_denoiser_learns() {
     // start: the same bar, and within 1.5x of the f32 run's validation loss.
     for precision in ["bf16", "f16"] {
         let dir = d.path().join(format!("run-{precision}"));
-        copy(&half_base, &dir);
+        copy_dir(&half_base, &dir);
         let set = format!("denoiser.train.precision=\"{precision}\"");
         let r = ldm(
             &repo(),

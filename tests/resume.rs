@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, ldm, ldm_logging, repo};
+use common::{Run, copy_dir, ldm, ldm_logging, repo};
 
 /// A tiny config for one stage at a time: no perceptual net (not what is under test here).
 const SETS: &[&str] = &[
@@ -175,11 +175,7 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     let (a16, b16) = (d.path().join("a16"), d.path().join("b16"));
     let (p1, p2) = (d.path().join("p1"), d.path().join("p2"));
     for (from, to) in [(&a, &a16), (&b, &b16), (&a, &p1), (&a, &p2)] {
-        let cp = std::process::Command::new("cp")
-            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
-            .status()
-            .unwrap();
-        assert!(cp.success());
+        copy_dir(from, to);
     }
     denoiser_resumes_bit_exactly(&a, &b, &[]);
     // In f16 too, with its loss scale carried in the checkpoints (an f32 run keeps none).

@@ -44,3 +44,17 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// A copy of the folder `from` at `to` (`cp -r`).
+pub fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -r {} {}",
+        from.display(),
+        to.display()
+    );
+}

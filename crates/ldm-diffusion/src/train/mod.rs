@@ -25,7 +25,7 @@ use rand::Rng;
 
 use ldm_core::checkpoint::Start;
 use ldm_core::metrics::MetricsLog;
-use ldm_core::train::{Ema, LossScale, NanGuard, Precision, TimeLimit, adamw, unscale_and_clip};
+use ldm_core::train::{Ema, LossScale, NanGuard, TimeLimit, adamw, unscale_and_clip};
 use ldm_core::warm::Warm;
 use ldm_core::{RunDir, checkpoint, progress, seed, stop};
 use ldm_data::latents::{LatentCache, LatentSplit};
@@ -239,9 +239,10 @@ pub fn train<T: TextModel>(
                 ("latents_per_sec", rate),
                 ("nan_skipped", state.nan.skipped as f64),
             ];
-            if t.precision == Precision::F16 {
-                row.push(("loss_scale", state.loss_scale.scale));
-                row.push(("overflow_skipped", state.loss_scale.skipped as f64));
+            // A scale that moves (f16) is logged; a fixed one is 1 and says nothing.
+            if let Some(s) = state.loss_scale.saved() {
+                row.push(("loss_scale", s.scale));
+                row.push(("overflow_skipped", s.skipped as f64));
             }
             metrics
                 .log("denoiser", state.step, &row)
