@@ -702,8 +702,8 @@ def bench_autoencoder(steps, warmup, b):
         out_gan = recon.detach().requires_grad_()
         gan = -critic(out_gan).mean()
         gan.item()
-        # ldm's backward also fills the critic's weight gradients here (they are discarded).
-        g_gan = torch.autograd.grad(gan, [out_gan] + critic_params)[0]
+        # Only the output's gradient: ldm judges with a frozen copy of the critic here.
+        (g_gan,) = torch.autograd.grad(gan, out_gan)
         lam = disc_weight * min(max(weight_grad_norm(features, g_rec)
                                     / (weight_grad_norm(features, g_gan) + 1e-4), 0.0), 1e4)
         g_out = g_rec + g_gan * lam
@@ -714,9 +714,9 @@ def bench_autoencoder(steps, warmup, b):
         global_clip(ae_params, 1.0)
         opt_ae.step()
         t2 = now()
-        # critic_step.
-        lr_ = critic(x)
-        lf = critic(recon.detach())
+        # critic_step: real and fake images in one pass, as ldm runs them.
+        logits = critic(torch.cat([x, recon.detach()]))
+        lr_, lf = logits[:b], logits[b:]
         lr_.mean().item()
         lf.mean().item()
         loss = (F.relu(1.0 - lr_).mean() + F.relu(1.0 + lf).mean()) * 0.5

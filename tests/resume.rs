@@ -136,16 +136,17 @@ fn autoencoder_and_denoiser_resume_bit_exactly() {
     let d = tempfile::tempdir().unwrap();
     let (a, b) = (d.path().join("a"), d.path().join("b"));
 
-    // Autoencoder: 12 steps in one go; then 5 + 4 + 3 across disc_start = 6.
+    // Autoencoder: 12 steps in one go; then 3 + 6 + 3 across disc_start = 6. The first stop
+    // comes before the first periodic checkpoint (4) and before the critic is first used.
     ok(run(&["train-autoencoder"], &a), "autoencoder, one go");
-    let r = ok(run(&["train-autoencoder", "--until-step", "5"], &b), "to 5");
+    let r = ok(run(&["train-autoencoder", "--until-step", "3"], &b), "to 3");
     assert!(
-        r.stdout.contains("stopped at --until-step 5"),
+        r.stdout.contains("stopped at --until-step 3"),
         "{}",
         r.stdout
     );
     assert!(
-        ckpt(&b, "autoencoder", 5).exists(),
+        ckpt(&b, "autoencoder", 3).exists(),
         "a checkpoint at the stop"
     );
     continue_through("train-autoencoder", &b, &["9", "12"]);

@@ -139,12 +139,18 @@ pub fn train(
     let ad = device.clone().autodiff();
     let channels = data.channels as usize;
     ad.seed(seed::derive(seed_value, "autoencoder/init", 0));
+    // Both drawn now, from the init stream. Drawn where first touched instead, the critic's
+    // values came from whatever step's stream was current then: `disc_start`'s, or an earlier
+    // checkpoint's, so an interruption before `disc_start` changed them.
     let ae = cfg.model.init(channels, &ad);
+    seed::draw_now(&ae);
+    let critic = cfg.critic.init(channels, &ad);
+    seed::draw_now(&critic);
     let mut state = State {
         step: 0,
         ema: (t.ema_decay > 0.0).then(|| Ema::new(&ae, t.ema_decay)),
         ae,
-        critic: cfg.critic.init(channels, &ad),
+        critic,
         opt_ae: adamw(t.betas.map(|b| b as f32), t.weight_decay as f32),
         opt_critic: adamw(t.critic_betas.map(|b| b as f32), 0.0),
         position: Position::default(),

@@ -14,6 +14,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
 use ldm_core::ops::conv2d_weights;
+use ldm_core::train::frozen;
 
 use crate::autoencoder::Autoencoder;
 use crate::critic::Critic;
@@ -104,8 +105,10 @@ pub fn generator_step(
     let (rec, pixel, perc) = reconstruction(cfg, perceptual, out_rec.clone(), x);
     let rec_v = rec.clone().into_scalar::<f64>();
     let g_rec = out_rec.grad(&rec.backward()).expect("output is tracked");
+    // The critic only judges here (its own step trains it): a frozen copy spares the
+    // backward pass its weight gradients, which would be thrown away.
     let out_gan = recon.clone().detach().require_grad();
-    let gan = generator_loss(cfg.gan, critic.forward(out_gan.clone()));
+    let gan = generator_loss(cfg.gan, frozen(critic).forward(out_gan.clone()));
     let gan_v = gan.clone().into_scalar::<f64>();
     let g_gan = out_gan.grad(&gan.backward()).expect("output is tracked");
 
@@ -136,8 +139,13 @@ pub fn critic_step(
     fake: Tensor<4>,
     cfg: &LossConfig,
 ) -> (GradientsParams, f64, f64, f64) {
-    let lr = critic.forward(real.detach());
-    let lf = critic.forward(fake.detach());
+    // Real and fake images in one pass (every layer treats images independently: GroupNorm,
+    // not BatchNorm), so each layer runs one GEMM over twice the columns, sharing one
+    // packing of its weights, instead of two.
+    let n = real.dims()[0];
+    let logits = critic.forward(Tensor::cat(vec![real.detach(), fake.detach()], 0));
+    let lf = logits.clone().narrow(0, n, logits.dims()[0] - n);
+    let lr = logits.narrow(0, 0, n);
     let (mr, mf) = (
         lr.clone().mean().into_scalar::<f64>(),
         lf.clone().mean().into_scalar::<f64>(),

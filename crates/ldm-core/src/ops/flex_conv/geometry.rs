@@ -79,7 +79,10 @@ impl Geometry {
 
     /// Images per GEMM: a function of the sizes alone, so sums never depend on the threads.
     pub(super) fn group(&self) -> usize {
-        MIN_COLUMNS.div_ceil(self.p()).clamp(1, self.batch)
+        let most = MIN_COLUMNS.div_ceil(self.p()).clamp(1, self.batch);
+        // As many groups as `most` needs, of even sizes: 32 images at 9 columns each make
+        // two groups of 16, not 29 and 3.
+        self.batch.div_ceil(self.batch.div_ceil(most))
     }
 
     /// The groups of images, in order.
@@ -381,5 +384,30 @@ pub(super) fn per_image(
                 None => out.copy_from_slice(from),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Shape;
+    use burn::backend::ops::ConvOptions;
+
+    use super::Geometry;
+
+    /// Images per group for `batch` images of `side`² outputs (a 3x3 conv, stride 1, pad 1).
+    fn group(batch: usize, side: usize) -> usize {
+        let x = Shape::new([batch, 2, side, side]);
+        let w = Shape::new([2, 2, 3, 3]);
+        let o = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        Geometry::new(&x, &w, &o).unwrap().group()
+    }
+
+    #[test]
+    fn groups_are_even_and_near_the_column_target() {
+        assert_eq!(group(16, 16), 1); // 256 columns per image already
+        assert_eq!(group(16, 8), 4); // 4 groups of 4
+        assert_eq!(group(16, 3), 16); // 29 would do: the whole batch is one group
+        assert_eq!(group(32, 3), 16); // two groups of 16, not 29 and 3
+        assert_eq!(group(40, 3), 20); // two of 20, not 29 and 11
     }
 }
