@@ -8,14 +8,13 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, PaddingConfig2d};
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use ldm_core::config::{Checks, Validate};
 
 use crate::blocks::norm;
-use ldm_core::ops::{conv2d, group_norm};
+use ldm_core::ops::{conv2d, group_norm, leaky_relu};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

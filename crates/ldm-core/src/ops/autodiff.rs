@@ -33,6 +33,22 @@ impl<B: FastOps> Backward<B, 1> for Elementwise<B> {
     }
 }
 
+/// LeakyReLU's backward step: the input is the state, the slope the setting.
+#[derive(Debug)]
+struct LeakyRelu {
+    slope: f64,
+}
+
+impl<B: FastOps> Backward<B, 1> for LeakyRelu {
+    type State = FloatTensor<B>;
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |g| {
+            B::fast_leaky_relu_backward(x, g, self.slope)
+        });
+    }
+}
+
 /// The backward rule of an operation that only rearranges memory: the gradient itself.
 fn pass_through<B: Backend>(_: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
     grad
@@ -61,6 +77,17 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         elementwise::<B, C>(x, B::fast_gelu, B::fast_gelu_backward)
+    }
+
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
+        let op = LeakyRelu { slope };
+        match op.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let input = x.primitive().clone();
+                prep.finish(input.clone(), B::fast_leaky_relu(input, slope))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_leaky_relu(x.into_primitive(), slope)),
+        }
     }
 
     fn fast_conv2d(

@@ -10,9 +10,9 @@ use super::flex_half::f32_or_half;
 use super::stock::{
     stock_adamw, stock_attention, stock_attention_backward, stock_blend, stock_channel_sums,
     stock_column_sums, stock_geglu, stock_geglu_backward, stock_group_norm,
-    stock_group_norm_backward, stock_layer_norm, stock_layer_norm_backward, stock_linear,
-    stock_linear_weight_backward, stock_linear_x_backward, stock_scale, stock_silu,
-    stock_silu_backward, stock_sum_squares,
+    stock_group_norm_backward, stock_layer_norm, stock_layer_norm_backward,
+    stock_leaky_relu_backward, stock_linear, stock_linear_weight_backward, stock_linear_x_backward,
+    stock_scale, stock_silu, stock_silu_backward, stock_sum_squares,
 };
 use super::{
     AdamStep, flex, flex_adamw, flex_attention, flex_conv, flex_geglu, flex_layer_norm,
@@ -39,6 +39,20 @@ pub trait FastOps: Backend {
     /// grad * (Φ(x) + x φ(x)).
     fn fast_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu_backward(x, grad)
+    }
+
+    /// `x` where x >= 0, `slope · x` elsewhere.
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
+        Self::leaky_relu(x, slope.into())
+    }
+
+    /// `grad` where x >= 0, `slope · grad` elsewhere.
+    fn fast_leaky_relu_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        slope: f64,
+    ) -> FloatTensor<Self> {
+        stock_leaky_relu_backward::<Self>(x, grad, slope)
     }
 
     /// GEGLU: for `h` `[..., 2F]`, its first F columns times GELU of its last F.
@@ -289,6 +303,30 @@ impl FastOps for Flex {
             })
         })
         .unwrap_or_else(|| stock_silu_backward::<Self>(x, grad))
+    }
+
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
+        let s = slope as f32;
+        f32_or_half([&x], |[x]| {
+            flex::map(x.clone(), |x| if x >= 0.0 { x } else { s * x })
+        })
+        .unwrap_or_else(|| Self::leaky_relu(x, slope.into()))
+    }
+
+    fn fast_leaky_relu_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        slope: f64,
+    ) -> FloatTensor<Self> {
+        let s = slope as f32;
+        f32_or_half([&x, &grad], |[x, g]| {
+            flex::zip(
+                x.clone(),
+                g.clone(),
+                |x, g| if x >= 0.0 { g } else { s * g },
+            )
+        })
+        .unwrap_or_else(|| stock_leaky_relu_backward::<Self>(x, grad, slope))
     }
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -7,7 +7,7 @@
 //! gradient burn derives generically) at 0.2-0.55x PyTorch's speed, and GroupNorm, composed of
 //! nine stock operations, at 0.3x.
 //!
-//! Models call the functions here ([`silu`], [`gelu`], [`conv2d`], [`linear`],
+//! Models call the functions here ([`silu`], [`gelu`], [`leaky_relu`], [`conv2d`], [`linear`],
 //! [`group_norm`], [`group_norm_silu`], [`layer_norm`], [`attention`], [`geglu`]) instead of `burn::tensor::activation`,
 //! `Conv2d::forward`, `Linear::forward`, `GroupNorm::forward` and
 //! `burn::tensor::module::attention`, and `train::AdamW` calls [`adamw_step`], gradient clipping
@@ -39,7 +39,7 @@ mod params;
 mod precision;
 mod stock;
 
-pub use activation::{geglu, gelu, silu};
+pub use activation::{geglu, gelu, leaky_relu, silu};
 pub use adamw::{AdamStep, adamw_step};
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_weights};

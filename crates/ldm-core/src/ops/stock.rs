@@ -3,7 +3,7 @@
 //! check that each composition gives the flex kernel's values and gradients.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Shape, TensorMetadata};
+use burn::backend::{Backend, Shape, TensorMetadata, get_or_init_device_settings};
 use burn::tensor::Slice;
 
 use super::{AdamStep, flex_attention};
@@ -105,6 +105,19 @@ pub(super) fn stock_silu_backward<B: Backend>(
     let one_minus = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
     let inner = B::float_add_scalar(B::float_mul(x, one_minus), 1.0.into());
     B::float_mul(grad, B::float_mul(s, inner))
+}
+
+/// LeakyReLU's backward from stock operations: `grad` where x >= 0 (as burn's forward
+/// keeps x there), `slope · grad` elsewhere.
+pub(super) fn stock_leaky_relu_backward<B: Backend>(
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    slope: f64,
+) -> FloatTensor<B> {
+    let bool_dtype = get_or_init_device_settings::<B>(&x.device()).bool_dtype;
+    let negative = B::float_lower_elem(x, 0.0.into(), bool_dtype);
+    let scaled = B::float_mul_scalar(grad.clone(), slope.into());
+    B::float_mask_where(grad, negative, scaled)
 }
 
 /// `[B, G, N]` view of `[B, C, ...]` and the shape to go back to.
@@ -430,6 +443,17 @@ mod tests {
             assert!(max_diff(k.1, s.1) < 1e-4, "dgamma");
             assert!(max_diff(k.2, s.2) < 1e-4, "dbeta");
         }
+    }
+
+    /// LeakyReLU's stock backward gives the flex kernel's gradient, at x = 0 included (`x`
+    /// holds exact zeros).
+    #[test]
+    fn stock_leaky_relu_backward_matches_the_flex_kernel() {
+        use super::super::FastOps;
+        let (x, dy) = (flex_of(&[4, 29], 0.0), flex_of(&[4, 29], 0.3));
+        let fast = <Flex as FastOps>::fast_leaky_relu_backward(x.clone(), dy.clone(), 0.2);
+        let stock = super::stock_leaky_relu_backward::<Flex>(x, dy, 0.2);
+        assert_eq!(max_diff(fast, stock), 0.0);
     }
 
     /// The same for the linear layer (with bias), the convolution's bias gradient and GEGLU.
