@@ -872,6 +872,7 @@ def bench_ops(b, min_time):
     conv_op("conv3x3 s2 64->64 16x16", 64, 64, 3, 2, 16)
     conv_op("conv1x1 128->128 8x8", 128, 128, 1, 1, 8)
     conv_op("conv3x3 32->32 32x32", 32, 32, 3, 1, 32)
+    conv_op("conv3x3 64->64 32x32", 64, 64, 3, 1, 32)
     conv_op("conv3x3 32->3 32x32", 32, 3, 3, 1, 32)
     conv_op("conv4x4 s2 64->128 16x16", 64, 128, 4, 2, 16)
     conv_op("conv4x4 s2 128->256 8x8", 128, 256, 4, 2, 8)

@@ -153,6 +153,7 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
     conv("conv3x3 s2 64->64 16x16", 64, 64, 3, 2, 16);
     conv("conv1x1 128->128 8x8", 128, 128, 1, 1, 8);
     conv("conv3x3 32->32 32x32", 32, 32, 3, 1, 32);
+    conv("conv3x3 64->64 32x32", 64, 64, 3, 1, 32);
     conv("conv3x3 32->3 32x32", 32, 3, 3, 1, 32);
     conv("conv4x4 s2 64->128 16x16", 64, 128, 4, 2, 16);
     conv("conv4x4 s2 128->256 8x8", 128, 256, 4, 2, 8);

@@ -270,27 +270,30 @@ pub fn x_backward(
     let mut dx = zeros(g.batch * image);
     dx.par_chunks_mut(g.group() * image)
         .zip(g.groups())
-        .for_each_init(Scratch::take, |Scratch([col, staging, _]), (dx_g, b)| {
-            let cols = b.len() * p;
-            let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
-            let lhs = View {
-                data: &ws[..g.cout * k],
-                rs: 1,
-                cs: k,
-            };
-            let rhs = View {
-                data: dout,
-                rs: cols,
-                cs: 1,
-            };
-            if g.pointwise() && b.len() == 1 {
-                matmul(dx_g, [k, cols, g.cout], false, lhs, rhs, par);
-                return;
-            }
-            col.resize(k * cols, 0.0);
-            matmul(col, [k, cols, g.cout], false, lhs, rhs, par);
-            g.col2im(col, b.len(), dx_g, split);
-        });
+        .for_each_init(
+            Scratch::take,
+            |Scratch([col, staging, by_channel]), (dx_g, b)| {
+                let cols = b.len() * p;
+                let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+                let lhs = View {
+                    data: &ws[..g.cout * k],
+                    rs: 1,
+                    cs: k,
+                };
+                let rhs = View {
+                    data: dout,
+                    rs: cols,
+                    cs: 1,
+                };
+                if g.pointwise() && b.len() == 1 {
+                    matmul(dx_g, [k, cols, g.cout], false, lhs, rhs, par);
+                    return;
+                }
+                col.resize(k * cols, 0.0);
+                matmul(col, [k, cols, g.cout], false, lhs, rhs, par);
+                g.col2im(col, b.len(), dx_g, by_channel, split);
+            },
+        );
     Some(f32_tensor(dx, shape))
 }
 
