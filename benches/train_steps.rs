@@ -496,6 +496,8 @@ fn bench_encoding(steps: usize, warmup: usize, b: usize) {
 }
 
 fn main() {
+    // As `ldm` runs.
+    ldm_core::alloc::keep_large_buffers();
     BASELINE_RSS_MB.get_or_init(|| proc_status_mb("VmRSS:"));
     let args = match parse_args() {
         Ok(a) => a,

@@ -11,6 +11,7 @@ use clap::Parser;
 use ldm_core::stop;
 
 fn main() -> ExitCode {
+    ldm_core::alloc::keep_large_buffers();
     let cli = cli::Cli::parse();
     if let Err(e) = stop::install_signal_handlers() {
         eprintln!("warning: {e}; Ctrl-C will stop without a final checkpoint");

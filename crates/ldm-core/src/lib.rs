@@ -1,6 +1,8 @@
 //! Plumbing shared by every ldm crate: experiment configs, run directories, atomic file
-//! writes, device selection, seeding, logging, progress bars and metrics.
+//! writes, device selection, seeding, logging, progress bars and metrics, and the
+//! allocator's settings.
 
+pub mod alloc;
 pub mod atomic;
 pub mod checkpoint;
 pub mod config;
