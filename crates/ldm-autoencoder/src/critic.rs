@@ -1,8 +1,8 @@
 //! The patch-GAN critic (NLayer style): strided 4x4 convs ending in a map of per-patch logits,
 //! so it judges local texture rather than the whole image.
 //!
-//! GroupNorm replaces the original BatchNorm: real and fake batches are judged in separate
-//! passes, and a batch-independent norm keeps them comparable and leaves no running
+//! GroupNorm replaces the original BatchNorm: it normalizes each image on its own, so real
+//! and fake images judged in one pass share no statistics, and it leaves no running
 //! statistics to checkpoint.
 
 use burn::module::Module;

@@ -46,7 +46,7 @@ pub trait FastOps: Backend {
         Self::leaky_relu(x, slope.into())
     }
 
-    /// `grad` where x >= 0, `slope · grad` elsewhere.
+    /// `slope · grad` where x < 0, `grad` elsewhere (at NaN too, as burn's masked select).
     fn fast_leaky_relu_backward(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
@@ -320,11 +320,7 @@ impl FastOps for Flex {
     ) -> FloatTensor<Self> {
         let s = slope as f32;
         f32_or_half([&x, &grad], |[x, g]| {
-            flex::zip(
-                x.clone(),
-                g.clone(),
-                |x, g| if x >= 0.0 { g } else { s * g },
-            )
+            flex::zip(x.clone(), g.clone(), |x, g| if x < 0.0 { s * g } else { g })
         })
         .unwrap_or_else(|| stock_leaky_relu_backward::<Self>(x, grad, slope))
     }

@@ -107,8 +107,8 @@ pub(super) fn stock_silu_backward<B: Backend>(
     B::float_mul(grad, B::float_mul(s, inner))
 }
 
-/// LeakyReLU's backward from stock operations: `grad` where x >= 0 (as burn's forward
-/// keeps x there), `slope · grad` elsewhere.
+/// LeakyReLU's backward from stock operations: `slope · grad` where x < 0 (where burn's
+/// forward scales x), `grad` elsewhere.
 pub(super) fn stock_leaky_relu_backward<B: Backend>(
     x: FloatTensor<B>,
     grad: FloatTensor<B>,
@@ -445,12 +445,18 @@ mod tests {
         }
     }
 
-    /// LeakyReLU's stock backward gives the flex kernel's gradient, at x = 0 included (`x`
-    /// holds exact zeros).
+    /// LeakyReLU's stock backward gives the flex kernel's gradient, at x = 0 (`x` holds exact
+    /// zeros) and at NaN included.
     #[test]
     fn stock_leaky_relu_backward_matches_the_flex_kernel() {
         use super::super::FastOps;
-        let (x, dy) = (flex_of(&[4, 29], 0.0), flex_of(&[4, 29], 0.3));
+        let mut v = flex_of(&[4, 29], 0.0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        v[5] = f32::NAN;
+        let x = FlexTensor::from_data(TensorData::new(v, [4, 29]));
+        let dy = flex_of(&[4, 29], 0.3);
         let fast = <Flex as FastOps>::fast_leaky_relu_backward(x.clone(), dy.clone(), 0.2);
         let stock = super::stock_leaky_relu_backward::<Flex>(x, dy, 0.2);
         assert_eq!(max_diff(fast, stock), 0.0);

@@ -80,8 +80,9 @@ impl Geometry {
     /// Images per GEMM: a function of the sizes alone, so sums never depend on the threads.
     pub(super) fn group(&self) -> usize {
         let most = MIN_COLUMNS.div_ceil(self.p()).clamp(1, self.batch);
-        // As many groups as `most` needs, of even sizes: 32 images at 9 columns each make
-        // two groups of 16, not 29 and 3.
+        // As few groups as `most` allows, each as large as the batch then needs: 32 images at
+        // 9 columns each make two groups of 16, not 29 and 3. (Only the last can be smaller,
+        // as 4, 4, 4, 1 for 13 images: the callers chunk by one size.)
         self.batch.div_ceil(self.batch.div_ceil(most))
     }
 
@@ -441,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_are_even_and_near_the_column_target() {
+    fn groups_share_the_batch_near_the_column_target() {
         assert_eq!(group(16, 16), 1); // 256 columns per image already
         assert_eq!(group(16, 8), 4); // 4 groups of 4
         assert_eq!(group(16, 3), 16); // 29 would do: the whole batch is one group
