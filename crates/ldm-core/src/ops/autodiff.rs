@@ -60,7 +60,18 @@ fn elementwise<B: FastOps, C: CheckpointStrategy>(
     forward: fn(FloatTensor<B>) -> FloatTensor<B>,
     backward: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
-    let op = Elementwise { backward };
+    keeping_input::<B, C, _>(x, Elementwise { backward }, forward)
+}
+
+/// `forward` on autodiff tensors, recorded as `op`, whose state is the input.
+fn keeping_input<B: FastOps, C: CheckpointStrategy, Op>(
+    x: FloatTensor<Autodiff<B, C>>,
+    op: Op,
+    forward: impl FnOnce(FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    Op: Backward<B, 1, State = FloatTensor<B>>,
+{
     match op.prepare::<C>([x.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let input = x.primitive().clone();
@@ -80,14 +91,7 @@ impl<B: FastOps, C: CheckpointStrategy> FastOps for Autodiff<B, C> {
     }
 
     fn fast_leaky_relu(x: FloatTensor<Self>, slope: f64) -> FloatTensor<Self> {
-        let op = LeakyRelu { slope };
-        match op.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let input = x.primitive().clone();
-                prep.finish(input.clone(), B::fast_leaky_relu(input, slope))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::fast_leaky_relu(x.into_primitive(), slope)),
-        }
+        keeping_input::<B, C, _>(x, LeakyRelu { slope }, |x| B::fast_leaky_relu(x, slope))
     }
 
     fn fast_conv2d(
