@@ -877,6 +877,8 @@ def bench_ops(b, min_time):
     conv_op("conv4x4 s2 64->128 16x16", 64, 128, 4, 2, 16)
     conv_op("conv4x4 s2 128->256 8x8", 128, 256, 4, 2, 8)
     conv_op("conv4x4 256->512 4x4", 256, 512, 4, 1, 4)
+    conv_op("conv4x4 s2 3->64 32x32", 3, 64, 4, 2, 32)
+    conv_op("conv4x4 512->1 3x3", 512, 1, 4, 1, 3)
     for c, hw in [(64, 16), (128, 8)]:
         gn = nn.GroupNorm(32, c, eps=1e-5)
         op(f"groupnorm 32g {c}ch {hw}x{hw}", min_time, lambda c=c, hw=hw: [torch.randn(b, c, hw, hw)], gn)

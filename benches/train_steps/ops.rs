@@ -158,6 +158,8 @@ pub fn bench_ops(b: usize, min_time: f64, only: &str) {
     conv("conv4x4 s2 64->128 16x16", 64, 128, 4, 2, 16);
     conv("conv4x4 s2 128->256 8x8", 128, 256, 4, 2, 8);
     conv("conv4x4 256->512 4x4", 256, 512, 4, 1, 4);
+    conv("conv4x4 s2 3->64 32x32", 3, 64, 4, 2, 32);
+    conv("conv4x4 512->1 3x3", 512, 1, 4, 1, 3);
 
     for (c, hw) in [(64usize, 16usize), (128, 8)] {
         let gn = |d: &Device| GroupNormConfig::new(32, c).with_epsilon(1e-5).init(d);

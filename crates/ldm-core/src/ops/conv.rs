@@ -117,5 +117,11 @@ mod tests {
         check(5, 2, 3, 3, 2, [1, 1, 1, 1], [30, 30]); // the same, strided
         check(20, 4, 5, 3, 1, [1, 1, 1, 1], [4, 4]); // one GEMM for the whole batch
         check(20, 4, 5, 1, 1, [0, 0, 0, 0], [4, 4]); // pointwise, the same
+        // Patches as rows (many channels, narrow outputs): the critic's inner layers,
+        check(3, 16, 5, 4, 1, [1, 1, 1, 1], [4, 4]);
+        check(2, 16, 6, 4, 2, [1, 1, 1, 1], [8, 8]);
+        check(20, 16, 1, 4, 1, [1, 1, 1, 1], [3, 3]); // its output conv, one group
+        check(2, 12, 3, 3, 2, [0, 1, 0, 1], [6, 6]); // a downsampling
+        check(2, 24, 3, 5, 1, [2, 2, 0, 0], [1, 7]); // rows that only ever see padding
     }
 }

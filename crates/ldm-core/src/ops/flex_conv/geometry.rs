@@ -12,6 +12,9 @@ use super::super::gemm::Parallelism;
 /// (`mod.rs` says why 256).
 const MIN_COLUMNS: usize = 256;
 
+/// Input channels per output column above which the patches are built as rows (`by_rows`).
+const ROWS_PER_WIDTH: usize = 4;
+
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug)]
 pub struct Geometry {
@@ -109,6 +112,15 @@ impl Geometry {
     /// Fewer tasks than threads: the work inside each task is then split as well.
     pub(super) fn too_few(tasks: usize) -> bool {
         tasks < rayon::current_num_threads()
+    }
+
+    /// Build the patches as rows (runs of Cin values) rather than as `col` (runs of Wo
+    /// values): small images with many channels, the critic's 4x4 convs (Cin 64-512 at
+    /// Wo 8-2) and strided downsamplings. There `col` is copied in runs of 2-8 values, and its
+    /// copies cost up to a third of the pass (`perf`, critic's last conv), while the GEMMs
+    /// on rows run as fast. A pointwise conv's `col` is whole planes: it stays.
+    pub(super) fn by_rows(&self) -> bool {
+        !self.pointwise() && self.cin >= ROWS_PER_WIDTH * self.wo
     }
 
     /// The convolution whose forward pass is this one's input gradient, when the stride is 1:
@@ -359,6 +371,71 @@ impl Geometry {
         } else {
             rows.chunks_mut(k).enumerate().for_each(row);
         }
+    }
+
+    /// The inverse of [`patch_rows`]: the gradient of the images of a group (`dx`,
+    /// [images, Cin, H, W]) from their patch rows' gradient `rows` ([images · P, K], K ordered
+    /// (i, j, c)). Each row's kh·kw runs of Cin values are added onto the image in HWC layout,
+    /// which is then transposed into place. `split`: one task per image.
+    pub(super) fn rows2im(
+        &self,
+        rows: &[f32],
+        images: usize,
+        dx: &mut [f32],
+        hwc: &mut Vec<f32>,
+        split: bool,
+    ) {
+        let (k, p, image, cin) = (self.k(), self.p(), self.image(), self.cin);
+        let [sy, sx] = self.stride;
+        let [py, px] = self.pad;
+        hwc.clear();
+        hwc.resize(images * image, 0.0);
+        let one = |((t, acc), dx_t): ((usize, &mut [f32]), &mut [f32])| {
+            for (pos, row) in rows[t * p * k..][..p * k].chunks_exact(k).enumerate() {
+                let (oy, ox) = (pos / self.wo, pos % self.wo);
+                for i in 0..self.kh {
+                    let Some(iy) = (oy * sy + i).checked_sub(py).filter(|&v| v < self.h) else {
+                        continue;
+                    };
+                    for j in 0..self.kw {
+                        let Some(ix) = (ox * sx + j).checked_sub(px).filter(|&v| v < self.w) else {
+                            continue;
+                        };
+                        let src = &row[(i * self.kw + j) * cin..][..cin];
+                        let dst = &mut acc[(iy * self.w + ix) * cin..][..cin];
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                    }
+                }
+            }
+            transpose(acc, self.h * self.w, cin, dx_t);
+        };
+        if split {
+            hwc.par_chunks_mut(image)
+                .enumerate()
+                .zip(dx.par_chunks_mut(image))
+                .for_each(one);
+        } else {
+            hwc.chunks_mut(image)
+                .enumerate()
+                .zip(dx.chunks_mut(image))
+                .for_each(one);
+        }
+    }
+
+    /// The weights ([Cout, Cin, kh, kw]) with K ordered as the patch rows': [Cout, (i, j, c)].
+    pub(super) fn weights_by_tap(&self, ws: &[f32]) -> Vec<f32> {
+        let (k, taps) = (self.k(), self.kh * self.kw);
+        let mut out = vec![0.0f32; self.cout * k];
+        out.par_chunks_mut(k)
+            .zip(ws.par_chunks(k))
+            .for_each(|(dst, src)| {
+                for (c, channel) in src.chunks_exact(taps).enumerate() {
+                    for (tap, &v) in channel.iter().enumerate() {
+                        dst[tap * self.cin + c] = v;
+                    }
+                }
+            });
+        out
     }
 }
 

@@ -13,6 +13,10 @@
 //!   weights  dW     [Cout x K] = Σ_groups dOut · rows          (then K reordered to (c, i, j))
 //!   input    dx     = the forward convolution of dOut by the flipped, transposed W (stride 1),
 //!            or dcol [K x N] = Wᵀ · dOut scattered back onto dx (col2im, strided convs).
+//! Small images with many channels (`Geometry::by_rows`: the critic, the downsamplings) build
+//! `rows` for the other passes too, since `col` would be copied in runs of a few values:
+//!   input    drows [N x K] = dOutᵀ · W, added back onto dx in runs of Cin (`rows2im`)
+//!   forward  out   [N x Cout] = rows · Wᵀ, transposed into place (up to 128 output channels)
 //! A group holds enough images for about 256 columns (`geometry::MIN_COLUMNS`): at 8x8 and below
 //! one image per GEMM repacked W for a product with only 64 columns (gemm's packing then cost
 //! more than its arithmetic). 256 rather than 512: a batch of 32 at 4x4 (the quickstart UNet's
@@ -31,7 +35,14 @@ use super::flex::{f32_contiguous, f32_tensor, zeros};
 use super::gemm::{View, matmul};
 use super::math::lane_sum;
 
-use geometry::{Geometry, per_image, side_by_side};
+use geometry::{Geometry, per_image, side_by_side, transpose};
+
+/// Output channels up to which the forward pass runs on patch rows as well (where
+/// `Geometry::by_rows`). Its GEMM on rows is slower than on `col`, by more the more output
+/// channels share the patches, while the copies it saves do not grow with them: the critic's
+/// 64->128 conv gained 13% and its output conv (512->1) 10x, its 128->256 and 256->512 convs
+/// lost 15% and 60% (batch 32, 2 threads).
+const ROWS_MAX_COUT: usize = 128;
 
 /// Partial sums of the weight gradient at most, added in a fixed order (see `weight_backward`).
 const MAX_PARTIALS: usize = 8;
@@ -75,6 +86,9 @@ fn convolve(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f
     if winograd::applies(g) {
         return winograd::forward(g, xs, ws, bias);
     }
+    if g.by_rows() && g.cout <= ROWS_MAX_COUT {
+        return convolve_rows(g, xs, ws, bias);
+    }
     let (k, p) = (g.k(), g.p());
     let per_group = g.group() * g.cout * p;
     let tasks = g.batch.div_ceil(g.group());
@@ -117,6 +131,52 @@ fn convolve(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f
             }
         },
     );
+    out
+}
+
+/// [`convolve`] on the patches as rows: out [images · P, Cout] = rows · Wᵀ (W's K ordered as
+/// the rows'), each image's block then transposed into place with the bias added.
+fn convolve_rows(g: &Geometry, xs: &[f32], ws: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p) = (g.k(), g.p());
+    let tasks = g.batch.div_ceil(g.group());
+    let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
+    // [K, Cout]: the layout of the right-hand side that gemm packs fastest here.
+    let mut wt = zeros(k * g.cout);
+    transpose(&g.weights_by_tap(ws), g.cout, k, &mut wt);
+    let mut out = zeros(g.batch * g.cout * p);
+    out.par_chunks_mut(g.group() * g.cout * p)
+        .zip(g.groups())
+        .for_each_init(
+            Scratch::take,
+            |Scratch([rows, staging, hwc]), (out_g, b)| {
+                let n = b.len() * p;
+                g.patch_rows(xs, b.clone(), hwc, rows, split);
+                staging.resize(n * g.cout, 0.0);
+                let lhs = View {
+                    data: rows,
+                    rs: k,
+                    cs: 1,
+                };
+                let rhs = View {
+                    data: &wt,
+                    rs: g.cout,
+                    cs: 1,
+                };
+                matmul(staging, [n, g.cout, k], false, lhs, rhs, par);
+                let image = g.cout * p;
+                for (src, dst) in staging
+                    .chunks_exact(image)
+                    .zip(out_g.chunks_exact_mut(image))
+                {
+                    transpose(src, p, g.cout, dst);
+                    if let Some(bias) = bias {
+                        for (row, &b) in dst.chunks_exact_mut(p).zip(bias) {
+                            row.iter_mut().for_each(|v| *v += b);
+                        }
+                    }
+                }
+            },
+        );
     out
 }
 
@@ -268,6 +328,33 @@ pub fn x_backward(
     let tasks = g.batch.div_ceil(g.group());
     let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
     let mut dx = zeros(g.batch * image);
+    if g.by_rows() {
+        // drows [images · P, K] = dOutᵀ · W (K ordered (i, j, c)), added back by rows2im.
+        let wr = g.weights_by_tap(ws);
+        dx.par_chunks_mut(g.group() * image)
+            .zip(g.groups())
+            .for_each_init(
+                Scratch::take,
+                |Scratch([drows, staging, hwc]), (dx_g, b)| {
+                    let cols = b.len() * p;
+                    let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+                    drows.resize(cols * k, 0.0);
+                    let lhs = View {
+                        data: dout,
+                        rs: 1,
+                        cs: cols,
+                    };
+                    let rhs = View {
+                        data: &wr,
+                        rs: k,
+                        cs: 1,
+                    };
+                    matmul(drows, [cols, k, g.cout], false, lhs, rhs, par);
+                    g.rows2im(drows, b.len(), dx_g, hwc, split);
+                },
+            );
+        return Some(f32_tensor(dx, shape));
+    }
     dx.par_chunks_mut(g.group() * image)
         .zip(g.groups())
         .for_each_init(
@@ -366,6 +453,8 @@ mod tests {
             (16, 8, 6, 8, 1),
             (17, 5, 7, 16, 1),
             (16, 6, 5, 16, 2),
+            (16, 32, 6, 4, 1), // patches as rows (forward; dx by the transposed conv)
+            (16, 32, 6, 8, 2), // patches as rows (forward and dx)
         ] {
             let (x, w) = (wavy([batch, cin, hw, hw]), wavy([cout, cin, 3, 3]));
             let o = ConvOptions::new([s, s], [1, 1], [1, 1], 1);
