@@ -256,7 +256,8 @@ if steps:
 ops = [r for r in rows if r["bench"] == "ops"]
 if ops:
     print("(dx / dW rows: the op alone, in the 'fwd' columns)\n")
-    print("| op (batch 16) | threads | ldm fwd ms | PyTorch fwd ms | ldm / PyTorch speed "
+    batch = next((r["batch"] for r in ops if r.get("batch")), "?")
+    print(f"| op (batch {batch}) | threads | ldm fwd ms | PyTorch fwd ms | ldm / PyTorch speed "
           "| ldm fwd+bwd ms | PyTorch fwd+bwd ms | ldm / PyTorch speed |")
     print("|---|---|---|---|---|---|---|---|")
     for op in dict.fromkeys(r["op"] for r in ops):

@@ -30,6 +30,9 @@ type Float = FloatTensor<Dispatch>;
 /// `--only`: the substring an op's name must contain to be run (empty: every op).
 static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The batch every op runs at, for the results.
+static BATCH: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
 fn wanted(name: &str) -> bool {
     name.contains(ONLY.get().map_or("", String::as_str))
 }
@@ -80,6 +83,7 @@ fn print_op(name: &str, fwd: f64, fwdbwd: f64) {
             "bench": "ops",
             "impl": "ldm",
             "threads": rayon::current_num_threads(),
+            "batch": BATCH.get(),
             "op": name,
             "fwd_ms": round3(fwd),
             "fwdbwd_ms": round3(fwdbwd),
@@ -93,6 +97,7 @@ fn print_op(name: &str, fwd: f64, fwdbwd: f64) {
 /// scripts/bench_reference.py's.
 pub fn bench_ops(b: usize, min_time: f64, only: &str) {
     ONLY.set(only.to_string()).expect("bench_ops runs once");
+    BATCH.set(b).expect("bench_ops runs once");
     let conv = |name: &str, ci: usize, co: usize, k: usize, s: usize, hw: usize| {
         let p = (k - 1) / 2; // 1 for the critic's 4x4
         bench_op::<4>(
