@@ -123,5 +123,8 @@ mod tests {
         check(20, 16, 1, 4, 1, [1, 1, 1, 1], [3, 3]); // its output conv, one group
         check(2, 12, 3, 3, 2, [0, 1, 0, 1], [6, 6]); // a downsampling
         check(2, 24, 3, 5, 1, [2, 2, 0, 0], [1, 7]); // rows that only ever see padding
+        check(3, 16, 8, 3, 2, [1, 1, 1, 1], [8, 8]); // the feature net's downsampling
+        check(5, 32, 5, 4, 2, [1, 1, 1, 1], [16, 16]); // groups of 3 images and of 2
+        check(3, 16, 130, 4, 1, [1, 1, 1, 1], [4, 4]); // many outputs: rows for dx alone
     }
 }

@@ -12,7 +12,8 @@ use super::super::gemm::Parallelism;
 /// (`mod.rs` says why 256).
 const MIN_COLUMNS: usize = 256;
 
-/// Input channels per output column above which the patches are built as rows (`by_rows`).
+/// Input channels per output column at or above which the patches are built as rows
+/// (`by_rows`).
 const ROWS_PER_WIDTH: usize = 4;
 
 /// The sizes of one convolution.
@@ -373,7 +374,7 @@ impl Geometry {
         }
     }
 
-    /// The inverse of [`patch_rows`]: the gradient of the images of a group (`dx`,
+    /// The adjoint of [`Self::patch_rows`]: the gradient of the images of a group (`dx`,
     /// [images, Cin, H, W]) from their patch rows' gradient `rows` ([images · P, K], K ordered
     /// (i, j, c)). Each row's kh·kw runs of Cin values are added onto the image in HWC layout,
     /// which is then transposed into place. `split`: one task per image.

@@ -15,7 +15,8 @@
 //!            or dcol [K x N] = Wᵀ · dOut scattered back onto dx (col2im, strided convs).
 //! Small images with many channels (`Geometry::by_rows`: the critic, the downsamplings) build
 //! `rows` for the other passes too, since `col` would be copied in runs of a few values:
-//!   input    drows [N x K] = dOutᵀ · W, added back onto dx in runs of Cin (`rows2im`)
+//!   input    drows [N x K] = dOutᵀ · W, added back onto dx in runs of Cin (`rows2im`), where
+//!            the stride-1 transposed convolution above does not apply
 //!   forward  out   [N x Cout] = rows · Wᵀ, transposed into place (up to 128 output channels)
 //! A group holds enough images for about 256 columns (`geometry::MIN_COLUMNS`): at 8x8 and below
 //! one image per GEMM repacked W for a product with only 64 columns (gemm's packing then cost
@@ -455,6 +456,8 @@ mod tests {
             (16, 6, 5, 16, 2),
             (16, 32, 6, 4, 1), // patches as rows (forward; dx by the transposed conv)
             (16, 32, 6, 8, 2), // patches as rows (forward and dx)
+            (17, 32, 6, 8, 2), // the same in groups of 9 and 8
+            (40, 32, 6, 8, 2), // three groups, each GEMM on one thread at 3 threads
         ] {
             let (x, w) = (wavy([batch, cin, hw, hw]), wavy([cout, cin, 3, 3]));
             let o = ConvOptions::new([s, s], [1, 1], [1, 1], 1);
