@@ -11,8 +11,10 @@ struct Detach;
 impl ModuleMapper for Detach {
     fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
         // Not `detach`: burn's keeps a tensor's `require_grad`, so the weights would still
-        // get gradients (as fresh leaves). `map` reads the value first, so a parameter not
-        // drawn yet is drawn in the state the original shares (not separately for the copy).
+        // get gradients (as fresh leaves). Not `Module::no_grad` either: on a parameter not
+        // drawn yet it rewrites the initialization the copy shares with the original, which
+        // would then be drawn frozen too. `map` reads the value first, so such a parameter is
+        // drawn once, in the state both share.
         p.map(|t| t.set_require_grad(false))
     }
 }

@@ -264,11 +264,7 @@ impl Geometry {
             by_channel.resize(self.cin * planes, 0.0);
             &mut by_channel[..]
         };
-        if split {
-            dst.par_chunks_mut(planes).enumerate().for_each(channel);
-        } else {
-            dst.chunks_mut(planes).enumerate().for_each(channel);
-        }
+        for_each_chunk(dst, planes, split, channel);
         if images > 1 {
             let by_channel = &by_channel[..];
             let image = |(t, dx_t): (usize, &mut [f32])| {
@@ -276,11 +272,7 @@ impl Geometry {
                     plane.copy_from_slice(&by_channel[c * planes + t * hw..][..hw]);
                 }
             };
-            if split {
-                dx.par_chunks_mut(self.cin * hw).enumerate().for_each(image);
-            } else {
-                dx.chunks_mut(self.cin * hw).enumerate().for_each(image);
-            }
+            for_each_chunk(dx, self.cin * hw, split, image);
         }
     }
 
@@ -308,11 +300,7 @@ impl Geometry {
             }
         };
         let block = self.kh * self.kw * ld;
-        if split {
-            col.par_chunks_mut(block).enumerate().for_each(channel);
-        } else {
-            col.chunks_mut(block).enumerate().for_each(channel);
-        }
+        for_each_chunk(col, block, split, channel);
         col
     }
 
@@ -343,11 +331,7 @@ impl Geometry {
                 dst,
             )
         };
-        if split {
-            hwc.par_chunks_mut(image).enumerate().for_each(to_hwc);
-        } else {
-            hwc.chunks_mut(image).enumerate().for_each(to_hwc);
-        }
+        for_each_chunk(hwc, image, split, to_hwc);
         let hwc = &hwc[..];
         // One row per output position: kh·kw runs of Cin values (zeros where padded).
         let row = |(n, row): (usize, &mut [f32])| {
@@ -367,11 +351,7 @@ impl Geometry {
                 }
             }
         };
-        if split {
-            rows.par_chunks_mut(k).enumerate().for_each(row);
-        } else {
-            rows.chunks_mut(k).enumerate().for_each(row);
-        }
+        for_each_chunk(rows, k, split, row);
     }
 
     /// The adjoint of [`Self::patch_rows`]: the gradient of the images of a group (`dx`,
@@ -437,6 +417,22 @@ impl Geometry {
                 }
             });
         out
+    }
+}
+
+/// `f` on each `size`-long chunk of `buf` with its index: one task per chunk across rayon's
+/// threads when `split` (groups too few to occupy them), in order on this thread otherwise.
+/// Each chunk's work is the same either way, so the results are too.
+fn for_each_chunk(
+    buf: &mut [f32],
+    size: usize,
+    split: bool,
+    f: impl Fn((usize, &mut [f32])) + Send + Sync,
+) {
+    if split {
+        buf.par_chunks_mut(size).enumerate().for_each(f);
+    } else {
+        buf.chunks_mut(size).enumerate().for_each(f);
     }
 }
 

@@ -329,40 +329,32 @@ pub fn x_backward(
     let tasks = g.batch.div_ceil(g.group());
     let (par, split) = (Geometry::gemm_par(tasks), Geometry::too_few(tasks));
     let mut dx = zeros(g.batch * image);
-    if g.by_rows() {
-        // drows [images · P, K] = dOutᵀ · W (K ordered (i, j, c)), added back by rows2im.
-        let wr = g.weights_by_tap(ws);
-        dx.par_chunks_mut(g.group() * image)
-            .zip(g.groups())
-            .for_each_init(
-                Scratch::take,
-                |Scratch([drows, staging, hwc]), (dx_g, b)| {
-                    let cols = b.len() * p;
-                    let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
-                    drows.resize(cols * k, 0.0);
+    // On patch rows: drows [images · P, K] = dOutᵀ · W (K ordered (i, j, c)), added back by
+    // rows2im. Otherwise dcol = Wᵀ · dOut, added back by col2im.
+    let by_tap = g.by_rows().then(|| g.weights_by_tap(ws));
+    dx.par_chunks_mut(g.group() * image)
+        .zip(g.groups())
+        .for_each_init(
+            Scratch::take,
+            |Scratch([patches, staging, spare]), (dx_g, b)| {
+                let cols = b.len() * p;
+                let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+                if let Some(wr) = &by_tap {
                     let lhs = View {
                         data: dout,
                         rs: 1,
                         cs: cols,
                     };
                     let rhs = View {
-                        data: &wr,
+                        data: wr,
                         rs: k,
                         cs: 1,
                     };
-                    matmul(drows, [cols, k, g.cout], false, lhs, rhs, par);
-                    g.rows2im(drows, b.len(), dx_g, hwc, split);
-                },
-            );
-        return Some(f32_tensor(dx, shape));
-    }
-    dx.par_chunks_mut(g.group() * image)
-        .zip(g.groups())
-        .for_each_init(
-            Scratch::take,
-            |Scratch([col, staging, by_channel]), (dx_g, b)| {
-                let cols = b.len() * p;
-                let dout = side_by_side(gs, b.clone(), g.cout, p, staging);
+                    patches.resize(cols * k, 0.0);
+                    matmul(patches, [cols, k, g.cout], false, lhs, rhs, par);
+                    g.rows2im(patches, b.len(), dx_g, spare, split);
+                    return;
+                }
                 let lhs = View {
                     data: &ws[..g.cout * k],
                     rs: 1,
@@ -377,9 +369,9 @@ pub fn x_backward(
                     matmul(dx_g, [k, cols, g.cout], false, lhs, rhs, par);
                     return;
                 }
-                col.resize(k * cols, 0.0);
-                matmul(col, [k, cols, g.cout], false, lhs, rhs, par);
-                g.col2im(col, b.len(), dx_g, by_channel, split);
+                patches.resize(k * cols, 0.0);
+                matmul(patches, [k, cols, g.cout], false, lhs, rhs, par);
+                g.col2im(patches, b.len(), dx_g, spare, split);
             },
         );
     Some(f32_tensor(dx, shape))
